@@ -4,13 +4,21 @@ import PackageDescription
 let package = Package(
     name: "Conveyor",
     platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
     targets: [
         // The C choke point: only `Postgres` imports libpq.
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .target(name: "Postgres", dependencies: ["CLibPQ"]),
         .target(name: "Accounts", dependencies: ["Postgres"]),
+        .target(name: "JobQueue", dependencies: [
+            "Postgres",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
 
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
         .testTarget(name: "AccountsTests", dependencies: ["Accounts"]),
+        .testTarget(name: "JobQueueTests", dependencies: ["JobQueue"]),
     ]
 )

@@ -1,0 +1,172 @@
+import Foundation
+
+/// One job as a client asks for it in an enqueue body, before validation.
+public struct JobRequest: Sendable {
+    public var kind: String?
+    public var payload: JSONValue?
+    public var queue: String?
+    public var priority: Int?
+    public var delaySeconds: Double?
+    public var runAt: Date?
+    public var maxAttempts: Int?
+    public var idempotencyKey: String?
+
+    /// The fields a job may have; anything else is a client's typo and is rejected.
+    public static let fields = ["kind", "payload", "queue", "priority", "delaySeconds", "runAt", "maxAttempts", "idempotencyKey"]
+
+    public init(kind: String?, payload: JSONValue? = nil, queue: String? = nil, priority: Int? = nil,
+                delaySeconds: Double? = nil, runAt: Date? = nil, maxAttempts: Int? = nil, idempotencyKey: String? = nil) {
+        self.kind = kind
+        self.payload = payload
+        self.queue = queue
+        self.priority = priority
+        self.delaySeconds = delaySeconds
+        self.runAt = runAt
+        self.maxAttempts = maxAttempts
+        self.idempotencyKey = idempotencyKey
+    }
+
+    /// Reads a job from parsed JSON; type errors name the field under `prefix` (e.g. `jobs[3]`).
+    public init(json: JSONValue, field prefix: String = "") throws {
+        func path(_ name: String) -> String { prefix.isEmpty ? name : "\(prefix).\(name)" }
+        guard case .object(let o) = json else {
+            throw prefix.isEmpty ? JobQueueError(.invalidInput, "the body must be a JSON object") : JobQueueError.invalid(prefix, "must be a JSON object")
+        }
+        if let unknown = o.keys.sorted().first(where: { !Self.fields.contains($0) }) {
+            throw JobQueueError.invalid(path(unknown), "unknown field; expected one of \(Self.fields.joined(separator: ", "))")
+        }
+        func string(_ name: String) throws -> String? {
+            switch o[name] {
+            case nil, .null?: return nil
+            case .string(let s)?: return s
+            default: throw JobQueueError.invalid(path(name), "must be a string")
+            }
+        }
+        func wholeNumber(_ name: String) throws -> Int? {
+            switch o[name] {
+            case nil, .null?: return nil
+            case .int(let i)?: return Int(clamping: i)
+            default: throw JobQueueError.invalid(path(name), "must be a whole number")
+            }
+        }
+        kind = try string("kind")
+        payload = o["payload"]
+        queue = try string("queue")
+        priority = try wholeNumber("priority")
+        switch o["delaySeconds"] {
+        case nil, .null?: delaySeconds = nil
+        case .int(let i)?: delaySeconds = Double(i)
+        case .double(let d)?: delaySeconds = d
+        default: throw JobQueueError.invalid(path("delaySeconds"), "must be a number of seconds")
+        }
+        if let text = try string("runAt") {
+            guard let date = Timestamp.parse(text) else {
+                throw JobQueueError.invalid(path("runAt"), "must be an RFC 3339 timestamp such as 2026-01-31T09:30:00Z")
+            }
+            runAt = date
+        } else {
+            runAt = nil
+        }
+        maxAttempts = try wholeNumber("maxAttempts")
+        idempotencyKey = try string("idempotencyKey")
+    }
+}
+
+/// A validated job, ready to insert.
+public struct NewJob: Sendable, Equatable {
+    public var kind: String
+    /// The payload as compact JSON text.
+    public var payloadJSON: String
+    public var queue: String
+    public var priority: Int
+    /// Seconds from the database's clock at insert; nil runs now.
+    public var delaySeconds: Double?
+    /// An absolute time to run at; wins over `delaySeconds` (only one may be given).
+    public var runAt: Date?
+    public var maxAttempts: Int
+    public var idempotencyKey: String?
+
+    public init(kind: String, payloadJSON: String, queue: String, priority: Int = 0, delaySeconds: Double? = nil,
+                runAt: Date? = nil, maxAttempts: Int, idempotencyKey: String? = nil) {
+        self.kind = kind
+        self.payloadJSON = payloadJSON
+        self.queue = queue
+        self.priority = priority
+        self.delaySeconds = delaySeconds
+        self.runAt = runAt
+        self.maxAttempts = maxAttempts
+        self.idempotencyKey = idempotencyKey
+    }
+}
+
+extension JobRequest {
+    /// Largest payload, measured as compact JSON.
+    public static let maxPayloadBytes = 256 * 1024
+    /// Largest delay: a year. Anything longer is almost surely a unit mistake.
+    public static let maxDelaySeconds = 366.0 * 24 * 3600
+
+    /// Validates the request against the known kinds; `field` prefixes error paths (e.g. `jobs[3]`).
+    public func validated(kinds: JobKinds, field prefix: String = "") throws -> NewJob {
+        func path(_ name: String) -> String { prefix.isEmpty ? name : "\(prefix).\(name)" }
+        guard let kind, !kind.isEmpty else {
+            throw JobQueueError.invalid(path("kind"), "is required", details: ["knownKinds": .array(kinds.names.map(JSONValue.string))])
+        }
+        guard let spec = kinds[kind] else {
+            throw JobQueueError.invalid(path("kind"), "unknown kind '\(kind.prefix(100))'; known kinds: \(kinds.names.joined(separator: ", "))",
+                                        details: ["knownKinds": .array(kinds.names.map(JSONValue.string))])
+        }
+        let payload = self.payload ?? .object([:])
+        guard case .object = payload else {
+            throw JobQueueError.invalid(path("payload"), "must be a JSON object")
+        }
+        let payloadJSON = payload.jsonText
+        guard payloadJSON.utf8.count <= Self.maxPayloadBytes else {
+            throw JobQueueError.invalid(path("payload"), "is \(payloadJSON.utf8.count) bytes; the limit is \(Self.maxPayloadBytes) bytes",
+                                        details: ["limitBytes": .int(Int64(Self.maxPayloadBytes))])
+        }
+        let queue = self.queue ?? spec.queue
+        guard Self.isValidQueueName(queue) else {
+            throw JobQueueError.invalid(path("queue"), "must be 1 to 64 characters of a-z, 0-9, '_', '-' or '.', starting with a letter or digit")
+        }
+        let priority = self.priority ?? 0
+        guard (-100...100).contains(priority) else {
+            throw JobQueueError.invalid(path("priority"), "must be between -100 and 100 (higher runs first)")
+        }
+        if delaySeconds != nil && runAt != nil {
+            throw JobQueueError.invalid(path("runAt"), "give either delaySeconds or runAt, not both")
+        }
+        if let delaySeconds {
+            guard delaySeconds.isFinite, delaySeconds >= 0 else {
+                throw JobQueueError.invalid(path("delaySeconds"), "must be zero or more")
+            }
+            guard delaySeconds <= Self.maxDelaySeconds else {
+                throw JobQueueError.invalid(path("delaySeconds"), "must be at most \(Int(Self.maxDelaySeconds)) (one year)")
+            }
+        }
+        if let runAt, runAt.timeIntervalSinceNow > Self.maxDelaySeconds {
+            throw JobQueueError.invalid(path("runAt"), "must be within one year")
+        }
+        let maxAttempts = self.maxAttempts ?? spec.retry.maxAttempts
+        guard (1...100).contains(maxAttempts) else {
+            throw JobQueueError.invalid(path("maxAttempts"), "must be between 1 and 100")
+        }
+        if let key = idempotencyKey {
+            guard (1...255).contains(key.utf8.count), !key.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+                throw JobQueueError.invalid(path("idempotencyKey"), "must be 1 to 255 bytes with no control characters")
+            }
+        }
+        return NewJob(kind: kind, payloadJSON: payloadJSON, queue: queue, priority: priority,
+                      delaySeconds: delaySeconds, runAt: runAt, maxAttempts: maxAttempts, idempotencyKey: idempotencyKey)
+    }
+
+    /// Queue names are identifiers operators type and metrics label: keep them boring.
+    public static func isValidQueueName(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        guard (1...64).contains(bytes.count) else { return false }
+        for (i, b) in bytes.enumerated() {
+            let alnum = (b >= 97 && b <= 122) || (b >= 48 && b <= 57)
+            if i == 0 ? !alnum : !(alnum || b == 95 || b == 45 || b == 46) { return false }
+        }
+        return true
+    }
+}

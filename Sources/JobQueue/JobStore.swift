@@ -1,0 +1,101 @@
+import Foundation
+
+/// What the engine needs from storage. `PostgresJobStore` is the implementation; the engine
+/// never sees SQL.
+///
+/// Every method that moves a job out of `running` takes the `owner` that claimed it and changes
+/// nothing unless the job is still running under that owner, so a late finisher can never
+/// overwrite a job that was rescued and claimed again (River issue #1302).
+public protocol JobStore {
+    /// Inserts validated jobs for one org in a single statement. A job whose idempotency key
+    /// already exists in the org comes back as the existing job, marked duplicate.
+    func enqueue(_ jobs: [NewJob], orgId: Int64) throws -> [EnqueuedJob]
+    /// One job of the org, or nil (another org's job is nil too).
+    func job(id: Int64, orgId: Int64) throws -> Job?
+    /// A page of the org's jobs, newest first.
+    func jobs(orgId: Int64, filter: JobFilter) throws -> JobPage
+    /// Returns running jobs whose lease expired to `available`, or to `dead` when their attempts
+    /// are spent. Only in `queues` (nil: all). Bounded by `limit`; safe to run from many
+    /// invocations at once.
+    func rescueExpired(queues: [String]?, limit: Int) throws -> RescueSummary
+    /// Claims up to `limit` due jobs for `owner` in one statement.
+    func claim(queues: [String]?, limit: Int, leaseSeconds: Double, owner: UUID) throws -> [ClaimedJob]
+    /// Records outcomes in one statement; returns the ids whose outcome was applied.
+    func record(_ outcomes: [JobOutcome], owner: UUID) throws -> Set<Int64>
+    /// Hands claimed jobs that never started back to `available`, without spending an attempt.
+    func release(_ ids: [Int64], owner: UUID) throws -> Int
+    /// Stores a running job's progress and extends its lease; false when `owner` lost the job.
+    func reportProgress(jobId: Int64, owner: UUID, percent: Int, message: String?, leaseSeconds: Double) throws -> Bool
+}
+
+/// The answer for one enqueued job.
+public struct EnqueuedJob: Sendable, Equatable {
+    public var id: Int64
+    public var queue: String
+    public var kind: String
+    public var state: JobState
+    public var runAt: Date
+    public var idempotencyKey: String?
+    /// True when the idempotency key matched an existing job, which this is.
+    public var duplicate: Bool
+}
+
+/// Filters for listing jobs; `before` is the keyset cursor (an id).
+public struct JobFilter: Sendable, Equatable {
+    public var state: JobState?
+    public var queue: String?
+    public var kind: String?
+    public var limit: Int
+    public var before: Int64?
+
+    public init(state: JobState? = nil, queue: String? = nil, kind: String? = nil, limit: Int = 50, before: Int64? = nil) {
+        self.state = state
+        self.queue = queue
+        self.kind = kind
+        self.limit = limit
+        self.before = before
+    }
+}
+
+/// A page of jobs and the cursor for the next one (nil on the last page).
+public struct JobPage: Sendable, Equatable {
+    public var jobs: [Job]
+    public var nextCursor: Int64?
+}
+
+/// How many expired leases one rescue pass handled.
+public struct RescueSummary: Sendable, Equatable {
+    public var available: Int
+    public var dead: Int
+
+    public init(available: Int, dead: Int) {
+        self.available = available
+        self.dead = dead
+    }
+
+    public var total: Int { available + dead }
+}
+
+/// What became of one attempt.
+public struct JobOutcome: Sendable, Equatable {
+    public enum Result: Sendable, Equatable {
+        /// Finished; the result as JSON text.
+        case completed(resultJSON: String)
+        /// Failed; run again after `delaySeconds`.
+        case retry(error: String, delaySeconds: Double)
+        /// Failed for good: the dead-letter queue.
+        case dead(error: String)
+    }
+
+    public var jobId: Int64
+    public var attempt: Int
+    public var durationMs: Int
+    public var result: Result
+
+    public init(jobId: Int64, attempt: Int, durationMs: Int, result: Result) {
+        self.jobId = jobId
+        self.attempt = attempt
+        self.durationMs = durationMs
+        self.result = result
+    }
+}

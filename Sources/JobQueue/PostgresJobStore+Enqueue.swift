@@ -1,0 +1,119 @@
+import Foundation
+import Postgres
+
+extension PostgresJobStore {
+    public func enqueue(_ jobs: [NewJob], orgId: Int64) throws -> [EnqueuedJob] {
+        guard !jobs.isEmpty else { return [] }
+        // One statement for the whole batch. ORDER BY n makes ids follow the input order, which is
+        // how inserted rows are matched back to their inputs below. The notify runs once per
+        // statement and wakes `cron-driver watch` for queues that have work due now.
+        let rows = try connection.query("""
+            WITH input AS (
+                SELECT * FROM jsonb_to_recordset(\(PostgresJSON(text: Self.enqueueJSON(jobs)))::jsonb)
+                    AS i(n integer, kind text, queue text, payload jsonb, priority smallint, delay float8,
+                         run_at timestamptz, max_attempts smallint, key text)
+            ), ins AS (
+                INSERT INTO conveyor_jobs (org_id, queue, kind, payload, priority, run_at, max_attempts, idempotency_key)
+                SELECT \(orgId), queue, kind, payload, priority,
+                       coalesce(run_at, now() + make_interval(secs => coalesce(delay, 0))), max_attempts, key
+                FROM input ORDER BY n
+                ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+                RETURNING id, run_at, idempotency_key, queue
+            )
+            SELECT id, run_at, idempotency_key,
+                   (SELECT count(pg_notify(\(JobQueueSchema.notifyChannel), q))
+                    FROM (SELECT DISTINCT queue AS q FROM ins WHERE run_at <= now()) AS due) AS notified
+            FROM ins
+            """)
+        // Queue and kind are the input's; only what the database decided comes back.
+        var inserted = try rows.map { row in
+            (id: try row.decode("id", as: Int64.self), runAt: try row.decode("run_at", as: Date.self),
+             key: try row.decodeIfPresent("idempotency_key", as: String.self))
+        }
+        inserted.sort { $0.id < $1.id }
+        let insertedKeys = Set(inserted.compactMap(\.key))
+
+        // Walk the inputs in order: each one either took the next inserted row, or repeats a key
+        // (earlier in this batch, or already stored) and is answered with that job.
+        var results: [EnqueuedJob?] = Array(repeating: nil, count: jobs.count)
+        var byKey: [String: EnqueuedJob] = [:]
+        var missingKeys: [String] = []
+        var next = 0
+        for (i, job) in jobs.enumerated() {
+            if let key = job.idempotencyKey {
+                if let first = byKey[key] {
+                    results[i] = first.markedDuplicate
+                    continue
+                }
+                guard insertedKeys.contains(key) else {
+                    missingKeys.append(key)
+                    continue
+                }
+            }
+            guard next < inserted.count, inserted[next].key == job.idempotencyKey else { throw Self.mismatch }
+            let answer = EnqueuedJob(id: inserted[next].id, queue: job.queue, kind: job.kind, state: .available,
+                                     runAt: inserted[next].runAt, idempotencyKey: job.idempotencyKey, duplicate: false)
+            results[i] = answer
+            if let key = job.idempotencyKey { byKey[key] = answer }
+            next += 1
+        }
+        guard next == inserted.count else { throw Self.mismatch }
+
+        if !missingKeys.isEmpty {
+            // A new statement sees rows a racing enqueue committed while ours waited on the index.
+            let existing = try connection.query("""
+                SELECT id, queue, kind, state::text AS state, run_at, idempotency_key
+                FROM conveyor_jobs WHERE org_id = \(orgId) AND idempotency_key = ANY(\(missingKeys)::text[])
+                """)
+            for row in existing {
+                let key: String = try row.decode("idempotency_key")
+                byKey[key] = EnqueuedJob(id: try row.decode("id"), queue: try row.decode("queue"), kind: try row.decode("kind"),
+                                         state: JobState(rawValue: try row.decode("state")) ?? .available,
+                                         runAt: try row.decode("run_at"), idempotencyKey: key, duplicate: true)
+            }
+            for (i, job) in jobs.enumerated() where results[i] == nil {
+                guard let key = job.idempotencyKey, let found = byKey[key] else {
+                    // The holder of the key vanished between the two statements (pruned): rare enough
+                    // that the client's retry is the right answer.
+                    throw JobQueueError(.conflict, "the job holding idempotency key '\(job.idempotencyKey ?? "")' changed while enqueueing; retry")
+                }
+                results[i] = found.markedDuplicate
+            }
+        }
+        return results.map { $0! }
+    }
+
+    static var mismatch: JobQueueError {
+        JobQueueError(.conflict, "enqueue could not match inserted jobs to their inputs; retry")
+    }
+
+    /// The batch as one JSON array for `jsonb_to_recordset`.
+    static func enqueueJSON(_ jobs: [NewJob]) -> String {
+        var out = "["
+        out.reserveCapacity(jobs.reduce(2) { $0 + $1.payloadJSON.utf8.count + 120 })
+        for (n, job) in jobs.enumerated() {
+            if n > 0 { out += "," }
+            out += "{\"n\":\(n),\"kind\":"
+            JSONValue.writeString(job.kind, to: &out)
+            out += ",\"queue\":"
+            JSONValue.writeString(job.queue, to: &out)
+            out += ",\"payload\":\(job.payloadJSON),\"priority\":\(job.priority),\"max_attempts\":\(job.maxAttempts)"
+            if let delay = job.delaySeconds { out += ",\"delay\":\(delay)" }
+            if let runAt = job.runAt { out += ",\"run_at\":\"\(Timestamp.format(runAt))\"" }
+            if let key = job.idempotencyKey {
+                out += ",\"key\":"
+                JSONValue.writeString(key, to: &out)
+            }
+            out += "}"
+        }
+        return out + "]"
+    }
+}
+
+extension EnqueuedJob {
+    var markedDuplicate: EnqueuedJob {
+        var copy = self
+        copy.duplicate = true
+        return copy
+    }
+}
