@@ -16,9 +16,14 @@ let package = Package(
             "Postgres",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .target(name: "Handlers", dependencies: [
+            "Postgres", "Accounts", "JobQueue",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
 
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
         .testTarget(name: "AccountsTests", dependencies: ["Accounts"]),
         .testTarget(name: "JobQueueTests", dependencies: ["JobQueue"]),
+        .testTarget(name: "HandlersTests", dependencies: ["Handlers"]),
     ]
 )

@@ -1,0 +1,79 @@
+import JobQueue
+import Postgres
+
+/// The one error type that reaches a client, always as
+/// `{"error": {"code": "…", "message": "…", "details": {…}}}`.
+public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Code: String, Sendable, CaseIterable {
+        case invalidJSON = "invalid_json"
+        case invalidInput = "invalid_input"
+        case unauthorized
+        case forbidden
+        case notFound = "not_found"
+        case methodNotAllowed = "method_not_allowed"
+        case conflict
+        case payloadTooLarge = "payload_too_large"
+        case unsupportedMediaType = "unsupported_media_type"
+        case rateLimited = "rate_limited"
+        case unavailable
+        case `internal`
+    }
+
+    public var code: Code
+    public var message: String
+    public var details: [String: JSONValue]
+
+    public init(_ code: Code, _ message: String, details: [String: JSONValue] = [:]) {
+        self.code = code
+        self.message = message
+        self.details = details
+    }
+
+    /// The HTTP status of each code: the only place statuses are decided.
+    public var status: Int {
+        switch code {
+        case .invalidJSON: return 400
+        case .unauthorized: return 401
+        case .forbidden: return 403
+        case .notFound: return 404
+        case .methodNotAllowed: return 405
+        case .conflict: return 409
+        case .payloadTooLarge: return 413
+        case .unsupportedMediaType: return 415
+        case .invalidInput: return 422
+        case .rateLimited: return 429
+        case .internal: return 500
+        case .unavailable: return 503
+        }
+    }
+
+    public var description: String { "\(code.rawValue): \(message)" }
+
+    /// The envelope as JSON text.
+    public var envelopeJSON: String {
+        var body: [String: JSONValue] = ["code": .string(code.rawValue), "message": .string(message)]
+        if !details.isEmpty { body["details"] = .object(details) }
+        return JSONValue.object(["error": .object(body)]).jsonText
+    }
+
+    /// Translates errors from the layers below. Anything unexpected becomes a bare `internal`
+    /// error: its text may carry server detail, so it is logged, never sent.
+    public init(translating error: any Error) {
+        switch error {
+        case let e as APIError:
+            self = e
+        case let e as JobQueueError:
+            var details = e.details
+            if let field = e.field { details["field"] = .string(field) }
+            switch e.code {
+            case .invalidInput: self.init(.invalidInput, e.message, details: details)
+            case .notFound: self.init(.notFound, e.message, details: details)
+            case .conflict: self.init(.conflict, e.message, details: details)
+            }
+        case let e as PostgresError where e.isConnectionFailure:
+            self.init(.unavailable, "the database is unreachable; retry shortly")
+        default:
+            self.init(.internal, "internal error")
+        }
+    }
+}

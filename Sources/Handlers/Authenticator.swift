@@ -1,0 +1,58 @@
+import Accounts
+import Foundation
+
+/// Decides who a request comes from, for the level its function demands.
+///
+/// A key is read from `x-api-key` (the seeds' convention) or `Authorization: Bearer` (the Vercel
+/// cron convention). A missing or unknown key is 401; a valid key of the wrong kind is 403.
+/// Keys are compared by digest in constant time and never logged.
+struct Authenticator {
+    let context: FunctionContext
+
+    func authenticate(_ request: HTTPRequest, level: AuthLevel) throws -> Caller {
+        if level == .none { return .anonymous }
+        guard let key = Self.presentedKey(request) else {
+            throw APIError(.unauthorized, "missing API key: send x-api-key or Authorization: Bearer")
+        }
+        let isAdmin = context.configuration.adminKey.map { APIKey.matches(key, expected: $0) } ?? false
+        let isProcessor = context.configuration.processorKey.map { APIKey.matches(key, expected: $0) } ?? false
+        switch level {
+        case .none:
+            return .anonymous
+        case .admin:
+            if isAdmin { return .admin }
+        case .processor:
+            // The admin key is the operator's: it may do what the processor does.
+            if isProcessor { return .processor }
+            if isAdmin { return .admin }
+        case .tenant:
+            if isAdmin || isProcessor { throw Self.wrongScope(level) }
+            if key.hasPrefix(APIKey.tenantPrefix), let org = try OrganizationStore(connection: context.database()).organization(forKey: key) {
+                return .tenant(orgId: org)
+            }
+            throw APIError(.unauthorized, "invalid API key")
+        }
+        // A valid key of another level is a scope error; anything else is simply wrong.
+        if isAdmin || isProcessor { throw Self.wrongScope(level) }
+        if key.hasPrefix(APIKey.tenantPrefix), (try? OrganizationStore(connection: context.database()).organization(forKey: key)) != nil {
+            throw Self.wrongScope(level)
+        }
+        throw APIError(.unauthorized, "invalid API key")
+    }
+
+    static func wrongScope(_ level: AuthLevel) -> APIError {
+        APIError(.forbidden, "this key cannot call this function: it needs the \(level.rawValue) key", details: ["requiredAuth": .string(level.rawValue)])
+    }
+
+    static func presentedKey(_ request: HTTPRequest) -> String? {
+        if let k = request.header("x-api-key")?.trimmingCharacters(in: .whitespaces), !k.isEmpty { return k }
+        if let auth = request.header("authorization") {
+            let parts = auth.split(separator: " ", maxSplits: 1)
+            if parts.count == 2, parts[0].lowercased() == "bearer" {
+                let k = parts[1].trimmingCharacters(in: .whitespaces)
+                if !k.isEmpty { return k }
+            }
+        }
+        return nil
+    }
+}

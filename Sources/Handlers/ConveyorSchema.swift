@@ -1,0 +1,21 @@
+import Accounts
+import JobQueue
+import Postgres
+
+/// Every module's migrations, in one numbered sequence.
+public enum ConveyorSchema {
+    public static var migrations: [Migration] {
+        AccountsSchema.migrations + JobQueueSchema.migrations
+    }
+
+    /// Applies what is missing, under the migrator's advisory lock.
+    @discardableResult
+    public static func migrate(_ connection: Connection) throws -> [Int] {
+        try Migrator.migrate(migrations, on: connection)
+    }
+
+    /// True when every known migration is applied.
+    public static func isCurrent(_ connection: Connection) throws -> Bool {
+        Set(try Migrator.appliedVersions(on: connection)).isSuperset(of: migrations.map(\.version))
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import JobQueue
+
+/// `functions.json`: the single list of functions, their routes, keys, limits and job policies.
+public struct FunctionManifest: Sendable, Decodable {
+    /// One function's entry.
+    public struct Entry: Sendable, Decodable, Equatable {
+        public var name: String
+        /// HTTP method; nil with `path` for job-only kinds.
+        public var method: String?
+        /// Route with `{param}` segments; nil when the function runs only as a job.
+        public var path: String?
+        public var auth: AuthLevel
+        public var bodyLimitBytes: Int
+        public var timeoutSeconds: Double
+        public var description: String?
+        /// Present when the function can run deferred as a job kind.
+        public var job: JobSpec?
+    }
+
+    /// How a deferrable function runs as a job.
+    public struct JobSpec: Sendable, Decodable, Equatable {
+        public var queue: String
+        public var maxAttempts: Int
+        public var backoffBaseSeconds: Double
+        public var backoffCapSeconds: Double
+    }
+
+    public var functions: [Entry]
+
+    public init(functions: [Entry]) {
+        self.functions = functions
+    }
+
+    /// The entry for `name`, or nil.
+    public func entry(_ name: String) -> Entry? { functions.first { $0.name == name } }
+
+    /// The job kinds this manifest declares, with their policies.
+    public var jobKinds: JobKinds {
+        JobKinds(functions.compactMap { e in
+            e.job.map { JobKinds.Kind(name: e.name, queue: $0.queue,
+                                      retry: RetryPolicy(maxAttempts: $0.maxAttempts, baseSeconds: $0.backoffBaseSeconds, capSeconds: $0.backoffCapSeconds)) }
+        })
+    }
+
+    /// Parses and checks a manifest.
+    public static func decode(_ data: Data) throws -> FunctionManifest {
+        let manifest = try JSONDecoder().decode(FunctionManifest.self, from: data)
+        try manifest.check()
+        return manifest
+    }
+
+    /// Loads the manifest from `path`, or from `$CONVEYOR_MANIFEST`, or `./functions.json`.
+    public static func load(path: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> FunctionManifest {
+        let chosen = path ?? environment["CONVEYOR_MANIFEST"] ?? "functions.json"
+        guard let data = FileManager.default.contents(atPath: chosen) else {
+            throw ConfigurationError("cannot read the function manifest at \(chosen) (set CONVEYOR_MANIFEST or pass --manifest)")
+        }
+        do {
+            return try decode(data)
+        } catch let e as ConfigurationError {
+            throw e
+        } catch {
+            throw ConfigurationError("the function manifest at \(chosen) is not valid: \(error)")
+        }
+    }
+
+    func check() throws {
+        var names = Set<String>()
+        var routes = Set<String>()
+        for e in functions {
+            guard names.insert(e.name).inserted else { throw ConfigurationError("functions.json names \(e.name) twice") }
+            guard (e.method == nil) == (e.path == nil) else {
+                throw ConfigurationError("functions.json: \(e.name) needs both method and path, or neither")
+            }
+            if let method = e.method, let path = e.path {
+                guard path.hasPrefix("/") else { throw ConfigurationError("functions.json: \(e.name) path must start with /") }
+                guard routes.insert("\(method) \(path)").inserted else {
+                    throw ConfigurationError("functions.json routes \(method) \(path) twice")
+                }
+            } else if e.job == nil {
+                throw ConfigurationError("functions.json: \(e.name) has no route and is not a job kind")
+            }
+            guard e.bodyLimitBytes >= 0, e.timeoutSeconds > 0 else {
+                throw ConfigurationError("functions.json: \(e.name) needs a non-negative body limit and a positive timeout")
+            }
+        }
+    }
+}
+
+/// A configuration problem: reported as one line naming what is wrong, never as a crash trace.
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

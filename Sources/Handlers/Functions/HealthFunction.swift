@@ -1,0 +1,20 @@
+import Foundation
+import Postgres
+
+/// `health`: public; 200 when the database answers and every migration is applied, else 503.
+struct HealthFunction: ConveyorFunction {
+    let name = "health"
+
+    func handle(_ invocation: Invocation, context: FunctionContext) throws -> HTTPResponse {
+        let current: Bool
+        do {
+            current = try ConveyorSchema.isCurrent(context.database())
+        } catch {
+            throw APIError(.unavailable, "the database is unreachable", details: ["database": "down"])
+        }
+        guard current else {
+            throw APIError(.unavailable, "migrations are pending: run local-host migrate", details: ["migrations": "pending"])
+        }
+        return try .json(200, ["status": "ok", "database": "ok", "migrations": "current"])
+    }
+}

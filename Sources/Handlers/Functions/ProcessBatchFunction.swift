@@ -1,0 +1,60 @@
+import Foundation
+import JobQueue
+
+/// `process-batch`: rescues expired leases, then claims and runs due jobs until `maxJobs` or
+/// `maxSeconds`, and answers with a summary. The cron driver calls it with the processor key.
+struct ProcessBatchFunction: ConveyorFunction {
+    let name = "process-batch"
+
+    struct Body: Decodable {
+        var queues: [String]?
+        var maxJobs: Int?
+        var maxSeconds: Double?
+        var leaseSeconds: Double?
+
+        enum CodingKeys: String, CodingKey { case queues, maxJobs, maxSeconds, leaseSeconds }
+
+        init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            queues = try c.decodeIfPresent([String].self, forKey: .queues)
+            maxJobs = try c.decodeWholeNumberIfPresent(forKey: .maxJobs)
+            maxSeconds = try c.decodeIfPresent(Double.self, forKey: .maxSeconds)
+            leaseSeconds = try c.decodeIfPresent(Double.self, forKey: .leaseSeconds)
+        }
+    }
+
+    func handle(_ invocation: Invocation, context: FunctionContext) throws -> HTTPResponse {
+        let body = try BodyDecoder.decode(Body.self, from: invocation.request, emptyMeans: "{}")
+        let options = try Self.options(body)
+        let connection = try context.database()
+        let processor = Processor(store: PostgresJobStore(connection: connection),
+                                  executor: FunctionExecutor(functions: FunctionRegistry.byName, context: context),
+                                  kinds: context.jobKinds, logger: context.logger)
+        return .json(200, raw: try processor.run(options).json)
+    }
+
+    static func options(_ body: Body) throws -> BatchOptions {
+        let maxJobs = body.maxJobs ?? 100
+        guard (1...1000).contains(maxJobs) else {
+            throw APIError(.invalidInput, "maxJobs: must be between 1 and 1000", details: ["field": "maxJobs"])
+        }
+        let maxSeconds = body.maxSeconds ?? 50
+        guard maxSeconds.isFinite, maxSeconds > 0, maxSeconds <= 600 else {
+            throw APIError(.invalidInput, "maxSeconds: must be more than 0 and at most 600", details: ["field": "maxSeconds"])
+        }
+        if let lease = body.leaseSeconds {
+            guard lease.isFinite, lease >= 1, lease <= 86_400 else {
+                throw APIError(.invalidInput, "leaseSeconds: must be between 1 and 86400", details: ["field": "leaseSeconds"])
+            }
+        }
+        if let queues = body.queues {
+            guard (1...100).contains(queues.count) else {
+                throw APIError(.invalidInput, "queues: must list 1 to 100 queues, or be left out for all", details: ["field": "queues"])
+            }
+            if let bad = queues.firstIndex(where: { !JobRequest.isValidQueueName($0) }) {
+                throw APIError(.invalidInput, "queues[\(bad)]: is not a valid queue name", details: ["field": .string("queues[\(bad)]")])
+            }
+        }
+        return BatchOptions(queues: body.queues, maxJobs: maxJobs, maxSeconds: maxSeconds, leaseSeconds: body.leaseSeconds)
+    }
+}

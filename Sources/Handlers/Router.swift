@@ -1,0 +1,113 @@
+import Foundation
+import Logging
+
+/// Routes requests to functions by functions.json, checks body limits and keys, and turns every
+/// error into the envelope. Both hosts and the tests go through it.
+public struct Router: Sendable {
+    /// Where a request lands.
+    public enum Match: Equatable {
+        case function(FunctionManifest.Entry, params: [String: String])
+        case notFound
+        case methodNotAllowed(allowed: [String])
+    }
+
+    public let manifest: FunctionManifest
+    private let functions: [String: any ConveyorFunction]
+    private let routes: [(entry: FunctionManifest.Entry, method: String, segments: [Substring])]
+
+    /// Builds a router; the manifest and the code must name the same functions.
+    public init(manifest: FunctionManifest, functions: [any ConveyorFunction] = FunctionRegistry.all) throws {
+        let byName = Dictionary(functions.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let declared = Set(manifest.functions.map(\.name))
+        let coded = Set(byName.keys)
+        guard declared == coded else {
+            throw ConfigurationError("functions.json and the code disagree: only in functions.json: \(declared.subtracting(coded).sorted()); only in code: \(coded.subtracting(declared).sorted())")
+        }
+        self.manifest = manifest
+        self.functions = byName
+        self.routes = manifest.functions.compactMap { e in
+            guard let method = e.method, let path = e.path else { return nil }
+            return (e, method.uppercased(), path.split(separator: "/", omittingEmptySubsequences: true))
+        }
+    }
+
+    /// The function for a method and path.
+    public func match(method: String, path: String) -> Match {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: true)
+        var allowed: [String] = []
+        for route in routes {
+            guard let params = Self.bind(route.segments, to: segments) else { continue }
+            if route.method == method.uppercased() || (method.uppercased() == "HEAD" && route.method == "GET") {
+                return .function(route.entry, params: params)
+            }
+            allowed.append(route.method)
+        }
+        return allowed.isEmpty ? .notFound : .methodNotAllowed(allowed: allowed.sorted())
+    }
+
+    static func bind(_ pattern: [Substring], to path: [Substring]) -> [String: String]? {
+        guard pattern.count == path.count else { return nil }
+        var params: [String: String] = [:]
+        for (p, s) in zip(pattern, path) {
+            if p.hasPrefix("{") && p.hasSuffix("}") {
+                params[String(p.dropFirst().dropLast())] = String(s).removingPercentEncoding ?? String(s)
+            } else if p != s {
+                return nil
+            }
+        }
+        return params
+    }
+
+    /// The body limit for a route, so a host can refuse an oversized body before reading it.
+    public func bodyLimit(method: String, path: String) -> Int? {
+        if case .function(let entry, _) = match(method: method, path: path) { return entry.bodyLimitBytes }
+        return nil
+    }
+
+    /// Answers one request. Never throws: every failure is an envelope.
+    public func handle(_ request: HTTPRequest, context: FunctionContext) -> HTTPResponse {
+        let started = DispatchTime.now().uptimeNanoseconds
+        let response: HTTPResponse
+        var name = "-"
+        switch match(method: request.method, path: request.path) {
+        case .notFound:
+            response = .error(APIError(.notFound, "no function at \(request.path.prefix(200))"))
+        case .methodNotAllowed(let allowed):
+            var r = HTTPResponse.error(APIError(.methodNotAllowed, "\(request.method.prefix(16)) is not allowed here; use \(allowed.joined(separator: ", "))",
+                                                details: ["allowed": .array(allowed.map { .string($0) })]))
+            r.headers.append(("Allow", allowed.joined(separator: ", ")))
+            response = r
+        case .function(let entry, let params):
+            name = entry.name
+            response = invoke(entry, params: params, request: request, context: context)
+        }
+        let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
+        // Never log headers or bodies: they carry keys and tenant data.
+        context.logger.info("request", metadata: [
+            "function": "\(name)", "method": "\(request.method.prefix(16))", "status": "\(response.status)",
+            "ms": "\(String(format: "%.2f", ms))",
+        ])
+        return response
+    }
+
+    func invoke(_ entry: FunctionManifest.Entry, params: [String: String], request: HTTPRequest, context: FunctionContext) -> HTTPResponse {
+        do {
+            guard request.body.count <= entry.bodyLimitBytes else {
+                throw APIError(.payloadTooLarge, "the body is \(request.body.count) bytes; \(entry.name) accepts at most \(entry.bodyLimitBytes)",
+                               details: ["limitBytes": .int(Int64(entry.bodyLimitBytes))])
+            }
+            let caller = try Authenticator(context: context).authenticate(request, level: entry.auth)
+            guard let function = functions[entry.name] else { throw APIError(.notFound, "no function named \(entry.name)") }
+            return try function.handle(Invocation(request: request, pathParams: params, caller: caller), context: context)
+        } catch {
+            let apiError = APIError(translating: error)
+            if apiError.code == .internal || apiError.code == .unavailable {
+                context.logger.error("function failed", metadata: ["function": "\(entry.name)", "error": "\(error)"])
+            }
+            return .error(apiError)
+        }
+    }
+
+    /// Runs a function by name as a job would, without a route or key check.
+    func function(named name: String) -> (any ConveyorFunction)? { functions[name] }
+}
