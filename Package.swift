@@ -4,7 +4,11 @@ import PackageDescription
 let package = Package(
     name: "Conveyor",
     platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "local-host", targets: ["LocalHost"]),
+    ],
     dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
@@ -20,10 +24,15 @@ let package = Package(
             "Postgres", "Accounts", "JobQueue",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .executableTarget(name: "LocalHost", dependencies: [
+            "Handlers",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
 
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
         .testTarget(name: "AccountsTests", dependencies: ["Accounts"]),
         .testTarget(name: "JobQueueTests", dependencies: ["JobQueue"]),
         .testTarget(name: "HandlersTests", dependencies: ["Handlers"]),
+        .testTarget(name: "LocalHostTests", dependencies: ["LocalHost"]),
     ]
 )

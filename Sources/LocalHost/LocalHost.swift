@@ -1,0 +1,65 @@
+import ArgumentParser
+import Foundation
+import Handlers
+import Logging
+import Postgres
+
+/// `local-host`: runs functions in process, for tests and scripts, through the same router the
+/// nginx host uses.
+@main
+struct LocalHost: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "local-host",
+        abstract: "Run Conveyor functions in process.",
+        subcommands: [Migrate.self, CreateOrg.self, Invoke.self])
+
+    /// Runs `body`, turning configuration and database errors into one line and exit code 2.
+    static func reportingErrors(_ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch let error as ConfigurationError {
+            FileHandle.standardError.write(Data("local-host: \(error.description)\n".utf8))
+            throw ExitCode(2)
+        } catch let error as PostgresError {
+            FileHandle.standardError.write(Data("local-host: database error: \(error.message)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+
+    static func connect() throws -> Connection {
+        guard let url = Configuration().databaseURL else { throw ConfigurationError("DATABASE_URL is not set") }
+        return try Connection(url: url, applicationName: "conveyor-local-host")
+    }
+}
+
+struct Migrate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Apply pending migrations (safe to run concurrently).")
+
+    func run() throws {
+        try LocalHost.reportingErrors {
+            let applied = try ConveyorSchema.migrate(LocalHost.connect())
+            print(applied.isEmpty ? "migrations: up to date" : "migrations: applied \(applied.map(String.init).joined(separator: ", "))")
+        }
+    }
+}
+
+struct CreateOrg: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "create-org",
+        abstract: "Create an organization and print its API key. The key is shown only this once.")
+
+    @Argument(help: "The organization's name.") var name: String
+    @Flag(help: "Print only the key, for scripts.") var quiet = false
+
+    func run() throws {
+        try LocalHost.reportingErrors {
+            let org = try Organizations.create(name: name, connection: LocalHost.connect())
+            if quiet {
+                print(org.key)
+            } else {
+                print("organization \(org.id) \(org.name)")
+                print("api key (shown once, only its hash is stored): \(org.key)")
+            }
+        }
+    }
+}
