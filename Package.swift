@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "local-host", targets: ["LocalHost"]),
+        .executable(name: "queue-bench", targets: ["QueueBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -28,6 +29,10 @@ let package = Package(
             "Handlers",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // Benchmarks live under bench/, built in release by bench/*/run; never timed in tests.
+        .executableTarget(name: "QueueBench", dependencies: ["Handlers", "JobQueue", "Postgres"], path: "bench/queue/Sources",
+                          // A small harness with a few worker threads: strict checking buys nothing here.
+                          swiftSettings: [.swiftLanguageMode(.v5)]),
 
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
         .testTarget(name: "AccountsTests", dependencies: ["Accounts"]),
