@@ -168,3 +168,27 @@ public struct PostgresJobStore: JobStore, Sendable {
         return out + "]"
     }
 }
+
+extension PostgresJobStore {
+    /// The earliest `run_at` among available jobs (nil when none wait), so `cron-driver watch` can
+    /// sleep exactly until the next delayed job comes due instead of polling.
+    public func nextRunAt(queues: [String]? = nil) throws -> Date? {
+        let queueFilter: SQL = queues.map { " AND queue = ANY(\($0)::text[])" } ?? ""
+        // The claim index is ordered by priority first, so a plain min(run_at) would read every
+        // available row. This skip scan takes the first entry of each priority level instead:
+        // one index probe per distinct priority, however many jobs wait.
+        let rows = try connection.query("""
+            WITH RECURSIVE levels AS (
+                (SELECT priority, run_at FROM conveyor_jobs WHERE state = 'available'\(queueFilter)
+                 ORDER BY priority DESC, run_at LIMIT 1)
+                UNION ALL
+                SELECT next.priority, next.run_at FROM levels, LATERAL (
+                    SELECT priority, run_at FROM conveyor_jobs
+                    WHERE state = 'available' AND priority < levels.priority\(queueFilter)
+                    ORDER BY priority DESC, run_at LIMIT 1) AS next
+            )
+            SELECT min(run_at) AS next FROM levels
+            """)
+        return try rows.first?.decodeIfPresent("next", as: Date.self)
+    }
+}

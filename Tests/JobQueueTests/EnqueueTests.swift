@@ -111,3 +111,21 @@ struct EnqueueTests {
         #expect(try store.jobs(orgId: org, filter: JobFilter(state: .dead, queue: queue)).jobs.isEmpty)
     }
 }
+
+struct NextRunAtTests {
+    @Test func findsTheEarliestAcrossPriorities() throws {
+        let db = try TestDatabase.connect()
+        let store = PostgresJobStore(connection: db)
+        let queue = TestDatabase.uniqueQueue("next")
+        let org = TestDatabase.uniqueOrg()
+        #expect(try store.nextRunAt(queues: [queue]) == nil)
+        _ = try store.enqueue([
+            newJob(queue, priority: 50, delay: 900),
+            newJob(queue, priority: 0, delay: 300),
+            newJob(queue, priority: -20, delay: 600),
+            newJob(queue, priority: 0, delay: 1200),
+        ], orgId: org)
+        let next = try #require(try store.nextRunAt(queues: [queue]))
+        #expect(abs(next.timeIntervalSinceNow - 300) < 30)
+    }
+}
