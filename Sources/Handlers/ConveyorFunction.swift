@@ -33,6 +33,7 @@ public enum FunctionRegistry {
         JobStatusFunction(),
         ListJobsFunction(),
         HealthFunction(),
+        PoolStatusFunction(),
         NoopFunction(),
         FailFunction(),
     ]

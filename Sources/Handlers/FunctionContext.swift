@@ -11,6 +11,8 @@ public final class FunctionContext {
     public let logger: Logger
     /// The clock; tests may pin it.
     public var now: () -> Date = Date.init
+    /// The host's worker-pool report (PHP-FPM style), for `pool-status`; nil in hosts without a pool.
+    public var poolStatus: (() -> JSONValue)?
     private var connection: Connection?
 
     public init(configuration: Configuration = Configuration(), manifest: FunctionManifest,

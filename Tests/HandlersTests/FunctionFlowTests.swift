@@ -144,3 +144,16 @@ struct FunctionFlowTests {
         }
     }
 }
+
+struct PoolStatusTests {
+    @Test func needsTheAdminKeyAndAHostWithAPool() throws {
+        let h = try Harness()
+        #expect(h.call("GET", "/v1/pool/status", key: .some(Harness.processorKey)).status == 403)
+        #expect(h.call("GET", "/v1/pool/status").status == 403)
+        #expect(h.call("GET", "/v1/pool/status", key: .some(Harness.adminKey)).status == 404)
+        h.context.poolStatus = { .object(["workers": .int(3)]) }
+        let answer = h.call("GET", "/v1/pool/status", key: .some(Harness.adminKey))
+        #expect(answer.status == 200)
+        #expect(answer.json["workers"] == .int(3))
+    }
+}

@@ -18,3 +18,16 @@ struct HealthFunction: ConveyorFunction {
         return try .json(200, ["status": "ok", "database": "ok", "migrations": "current"])
     }
 }
+
+/// `pool-status` (admin): the host's worker pool — accepted requests, active, idle and total
+/// workers, respawns, slow requests and uptime — in the spirit of PHP-FPM's status page.
+struct PoolStatusFunction: ConveyorFunction {
+    let name = "pool-status"
+
+    func handle(_ invocation: Invocation, context: FunctionContext) throws -> HTTPResponse {
+        guard let report = context.poolStatus else {
+            throw APIError(.notFound, "this host runs no worker pool")
+        }
+        return .json(200, raw: Data(report().jsonText.utf8))
+    }
+}
