@@ -37,7 +37,10 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
         .testTarget(name: "AccountsTests", dependencies: ["Accounts"]),
         .testTarget(name: "JobQueueTests", dependencies: ["JobQueue"]),
-        .testTarget(name: "HandlersTests", dependencies: ["Handlers"]),
+        .testTarget(name: "HandlersTests", dependencies: [
+            "Handlers",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "LocalHostTests", dependencies: ["LocalHost"]),
     ]
 )
