@@ -33,6 +33,9 @@ let package = Package(
         .executableTarget(name: "QueueBench", dependencies: ["Handlers", "JobQueue", "Postgres"], path: "bench/queue/Sources",
                           // A small harness with a few worker threads: strict checking buys nothing here.
                           swiftSettings: [.swiftLanguageMode(.v5)]),
+        // The C choke point for libcurl: typed wrappers in front of its variadic setopt/getinfo.
+        .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
+        .target(name: "Curl", dependencies: ["CCurl"]),
 
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
         .testTarget(name: "AccountsTests", dependencies: ["Accounts"]),
@@ -42,5 +45,6 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "LocalHostTests", dependencies: ["LocalHost"]),
+        .testTarget(name: "CurlTests", dependencies: ["Curl"]),
     ]
 )

@@ -1,0 +1,47 @@
+import Foundation
+
+/// The state one HTTP transfer's callbacks fill in. libcurl calls back on the thread running
+/// `perform()`, so no locking is needed.
+final class HTTPTransfer {
+    let limit: Int
+    private(set) var body = Data()
+    private(set) var headers: [(String, String)] = []
+    /// Set when the body outgrew `limit` and the write callback aborted the transfer.
+    private(set) var exceededLimit = false
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    /// CURLOPT_WRITEFUNCTION: returning less than `count` makes libcurl stop with
+    /// CURLE_WRITE_ERROR, which `HTTPClient` turns into `.tooLarge`.
+    func receiveBody(_ bytes: UnsafeRawBufferPointer) -> Int {
+        guard body.count + bytes.count <= limit else {
+            exceededLimit = true
+            return 0
+        }
+        body.append(contentsOf: bytes)
+        return bytes.count
+    }
+
+    /// CURLOPT_HEADERFUNCTION: one complete header line per call, status lines included.
+    func receiveHeaderLine(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var end = bytes.count
+        while end > 0, bytes[end - 1] == UInt8(ascii: "\n") || bytes[end - 1] == UInt8(ascii: "\r") {
+            end -= 1
+        }
+        let line = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[..<end]), as: UTF8.self)
+        if line.hasPrefix("HTTP/") {
+            // A new status line: interim (100) responses and redirect hops start over.
+            headers.removeAll()
+        } else if let first = line.first, first == " " || first == "\t", !headers.isEmpty {
+            // Obsolete line folding continues the previous value.
+            headers[headers.count - 1].1 += " " + line.trimmingCharacters(in: .whitespaces)
+        } else if let colon = line.firstIndex(of: ":") {
+            let name = String(line[..<colon])
+            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            headers.append((name, value))
+        }
+        return bytes.count
+    }
+}

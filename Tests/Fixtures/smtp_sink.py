@@ -1,0 +1,121 @@
+#!/usr/bin/python3
+"""Scripted SMTP sink for the Curl tests (aiosmtpd, 127.0.0.1 only).
+
+Usage: smtp_sink.py --port-file FILE --maildir DIR [--auth USER:PASS]
+
+Binds 127.0.0.1:0 and writes the port to FILE (atomically). Each accepted message is stored as
+DIR/<n>.eml (the bytes received, dot-unstuffed) plus DIR/<n>.json with
+{mail_from, rcpt_tos, peer, helo}. Behaviour by recipient local part:
+  reject550-...@...   RCPT answered "550 5.1.1 no such user"
+  defer451-...@...    RCPT answered "451 4.3.0 try later"
+  datafail@...        DATA answered "554 5.6.0 rejected"
+With --auth, AUTH PLAIN/LOGIN with those credentials is required (without TLS: loopback only).
+Runs until killed; exits cleanly on SIGTERM, and on its own when its parent (the test
+process) dies, so a crashed test run leaves no server behind.
+"""
+import argparse
+import asyncio
+import itertools
+import json
+import logging
+import os
+import signal
+import threading
+import time
+import warnings
+
+from aiosmtpd.controller import UnthreadedController
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+
+def write_atomically(path, data):
+    temporary = path + ".tmp"
+    with open(temporary, "wb") as handle:
+        handle.write(data)
+    os.replace(temporary, path)
+
+
+class Sink:
+    def __init__(self, maildir):
+        self.maildir = maildir
+        self.numbers = itertools.count(1)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        local = address.split("@")[0].lower()
+        if local.startswith("reject550-"):
+            return "550 5.1.1 no such user"
+        if local.startswith("defer451-"):
+            return "451 4.3.0 try later"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if any(rcpt.split("@")[0].lower() == "datafail" for rcpt in envelope.rcpt_tos):
+            return "554 5.6.0 rejected"
+        number = next(self.numbers)
+        base = os.path.join(self.maildir, str(number))
+        write_atomically(base + ".eml", envelope.original_content)
+        meta = {
+            "mail_from": envelope.mail_from,
+            "rcpt_tos": envelope.rcpt_tos,
+            "peer": list(session.peer),
+            "helo": session.host_name,
+        }
+        write_atomically(base + ".json", json.dumps(meta).encode())
+        return f"250 OK queued as {number}"
+
+
+def exit_with_parent():
+    """Exits once the process that started us is gone (we get re-parented)."""
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port-file", required=True)
+    parser.add_argument("--maildir", required=True)
+    parser.add_argument("--auth", help="USER:PASS required via AUTH")
+    args = parser.parse_args()
+    # Swift's Foundation.Process passes on the spawning thread's signal mask, which blocks
+    # SIGTERM: unblock everything so the test's terminate() works.
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    exit_with_parent()
+    # aiosmtpd warns (rightly) about AUTH without TLS; this sink is loopback-only.
+    warnings.simplefilter("ignore")
+    logging.getLogger("mail.log").setLevel(logging.ERROR)
+    os.makedirs(args.maildir, exist_ok=True)
+
+    options = {}
+    if args.auth:
+        user, _, password = args.auth.partition(":")
+        expected = LoginPassword(user.encode(), password.encode())
+
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            # handled=False: aiosmtpd then sends the 535 itself (True would send nothing).
+            return AuthResult(success=auth_data == expected, handled=False)
+
+        options = dict(authenticator=authenticator, auth_required=True, auth_require_tls=False)
+
+    loop = asyncio.new_event_loop()
+    controller = UnthreadedController(
+        Sink(args.maildir), hostname="127.0.0.1", port=0, loop=loop,
+        server_hostname="sink.test", **options)
+    controller.begin()
+    port = controller.server.sockets[0].getsockname()[1]
+    loop.add_signal_handler(signal.SIGTERM, loop.stop)
+    write_atomically(args.port_file, str(port).encode())
+    loop.run_forever()
+    controller.end()
+    loop.close()
+
+
+if __name__ == "__main__":
+    main()
