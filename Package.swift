@@ -36,6 +36,8 @@ let package = Package(
         // The C choke point for libcurl: typed wrappers in front of its variadic setopt/getinfo.
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
         .target(name: "Curl", dependencies: ["CCurl"]),
+        // Cron syntax, crontabs and the scheduling core of cron-driver run: pure Swift, no I/O.
+        .target(name: "Cron"),
 
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
         .testTarget(name: "AccountsTests", dependencies: ["Accounts"]),
@@ -46,5 +48,6 @@ let package = Package(
         ]),
         .testTarget(name: "LocalHostTests", dependencies: ["LocalHost"]),
         .testTarget(name: "CurlTests", dependencies: ["Curl"]),
+        .testTarget(name: "CronTests", dependencies: ["Cron"]),
     ]
 )
