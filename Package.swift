@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "local-host", targets: ["LocalHost"]),
         .executable(name: "queue-bench", targets: ["QueueBench"]),
+        .executable(name: "cron-driver", targets: ["CronDriver"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -38,6 +39,11 @@ let package = Package(
         .target(name: "Curl", dependencies: ["CCurl"]),
         // Cron syntax, crontabs and the scheduling core of cron-driver run: pure Swift, no I/O.
         .target(name: "Cron"),
+        .executableTarget(name: "CronDriver", dependencies: [
+            "Cron", "Curl", "Handlers", "JobQueue", "Postgres",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
 
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
         .testTarget(name: "AccountsTests", dependencies: ["Accounts"]),
@@ -49,5 +55,6 @@ let package = Package(
         .testTarget(name: "LocalHostTests", dependencies: ["LocalHost"]),
         .testTarget(name: "CurlTests", dependencies: ["Curl"]),
         .testTarget(name: "CronTests", dependencies: ["Cron"]),
+        .testTarget(name: "CronDriverTests", dependencies: ["CronDriver", "Handlers", "JobQueue", "Postgres"]),
     ]
 )

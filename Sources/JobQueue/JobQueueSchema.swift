@@ -2,8 +2,11 @@ import Postgres
 
 /// The engine's tables. Migrations are numbered across modules; the engine owns 100–199.
 public enum JobQueueSchema {
-    /// Channel that enqueue notifies when a job becomes due now; its payload is the queue name.
+    /// Channel enqueue notifies at commit. The payload is the queue's name when jobs are due now,
+    /// or `delayedPrefix` + the name when they were all delayed.
     public static let notifyChannel = "conveyor_jobs"
+    /// Marks a notification about delayed jobs only: nothing to run yet, but an earlier wake-up.
+    public static let delayedPrefix = "delayed:"
 
     public static let migrations: [Migration] = [
         Migration(version: 100, name: "jobs", sql: """

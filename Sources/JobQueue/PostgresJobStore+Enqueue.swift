@@ -6,7 +6,8 @@ extension PostgresJobStore {
         guard !jobs.isEmpty else { return [] }
         // One statement for the whole batch. ORDER BY n makes ids follow the input order, which is
         // how inserted rows are matched back to their inputs below. The notify runs once per
-        // statement and wakes `cron-driver watch` for queues that have work due now.
+        // queue per statement (delivered at commit): the queue's name wakes `cron-driver watch`
+        // to process now; "delayed:<queue>" only tells it to recompute when to wake next.
         let rows = try connection.query("""
             WITH input AS (
                 SELECT * FROM jsonb_to_recordset(\(PostgresJSON(text: Self.enqueueJSON(jobs)))::jsonb)
@@ -21,8 +22,9 @@ extension PostgresJobStore {
                 RETURNING id, run_at, idempotency_key, queue
             )
             SELECT id, run_at, idempotency_key,
-                   (SELECT count(pg_notify(\(JobQueueSchema.notifyChannel), q))
-                    FROM (SELECT DISTINCT queue AS q FROM ins WHERE run_at <= now()) AS due) AS notified
+                   (SELECT count(pg_notify(\(JobQueueSchema.notifyChannel),
+                                           CASE WHEN due THEN q ELSE \(JobQueueSchema.delayedPrefix) || q END))
+                    FROM (SELECT queue AS q, bool_or(run_at <= now()) AS due FROM ins GROUP BY queue) AS queues) AS notified
             FROM ins
             """)
         // Queue and kind are the input's; only what the database decided comes back.

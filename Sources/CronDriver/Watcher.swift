@@ -1,0 +1,236 @@
+import Cron
+import Curl
+import Foundation
+import JobQueue
+import Logging
+import Postgres
+
+/// The `watch` loop, on the calling thread: wait on LISTEN for enqueues, call process-batch,
+/// and otherwise sleep until the next delayed job is due.
+///
+/// Blocking by design (one connection, one libcurl handle, one thread). Waits are cut into
+/// short slices so a stop request is noticed within half a second; a running HTTP call is
+/// allowed to finish.
+final class Watcher {
+    struct Options: Sendable {
+        var queues: [String]?
+        var maxJobs: Int
+        var maxSeconds: Double
+        var debounce: Double
+        var maxWait: Double
+        var applicationName: String
+    }
+
+    private let options: Options
+    private let databaseURL: String
+    private let endpoint: FunctionEndpoint
+    private let caller: FunctionCaller
+    private let stop: CronStopSignal
+    private let logger: Logger
+    private let body: Data
+
+    private var connection: Connection?
+    /// A call is owed: at start, after a notification, a full batch, a due delayed job or a reconnect.
+    private var pending = true
+    private var lastClaimed = 0
+    /// Grows while jobs are due but calls claim none, so a failing processor is not hammered.
+    private var dueBackoff: Double = 0
+
+    /// How long one wait lasts at most, so a stop request is noticed.
+    private static let slice = 0.5
+
+    init(options: Options, databaseURL: String, endpoint: FunctionEndpoint, caller: FunctionCaller,
+         stop: CronStopSignal, logger: Logger) throws {
+        self.options = options
+        self.databaseURL = databaseURL
+        self.endpoint = endpoint
+        self.caller = caller
+        self.stop = stop
+        self.logger = logger
+        struct Body: Encodable {
+            var maxJobs: Int
+            var maxSeconds: Double
+            var queues: [String]?
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        body = try encoder.encode(Body(maxJobs: options.maxJobs, maxSeconds: options.maxSeconds, queues: options.queues))
+    }
+
+    /// Runs until the stop signal is raised.
+    func run() {
+        let scope = options.queues.map { "queues \($0.joined(separator: ","))" } ?? "all queues"
+        logger.info("watching \(JobQueueSchema.notifyChannel) for \(scope); calling \(endpoint.method) \(endpoint.url)")
+        while !stop.isStopped {
+            guard let connection = connected() else { return }
+            do {
+                if pending {
+                    pending = false
+                    guard let claimed = callProcessBatch() else { return }
+                    lastClaimed = claimed
+                    if claimed > 0 { dueBackoff = 0 }
+                    // A full batch means more may wait; notifications meanwhile mean new work.
+                    let arrived = relevant(try connection.waitForNotifications(timeout: 0))
+                    if claimed >= options.maxJobs || arrived.contains(where: { !$0.delayed }) { pending = true }
+                } else {
+                    try idle(connection)
+                }
+            } catch let error as PostgresError where Self.isConnectionLoss(error) {
+                reconnect(connection, after: error)
+            } catch {
+                logger.error("database error: \(error); retrying in 1 s")
+                stop.wait(seconds: 1)
+            }
+        }
+    }
+
+    /// Sleeps until a relevant notification (then debounces), the next delayed job, or the cap.
+    private func idle(_ connection: Connection) throws {
+        let (deadline, dueThen) = try wakeTime(connection)
+        while !stop.isStopped {
+            let remaining = deadline.timeIntervalSinceNow
+            if remaining <= 0 {
+                if dueThen { pending = true }
+                return
+            }
+            let arrived = relevant(try connection.waitForNotifications(timeout: min(remaining, Self.slice)))
+            if arrived.contains(where: { !$0.delayed }) {
+                try debounce(connection)
+                pending = true
+                return
+            }
+            // Only delayed jobs arrived: nothing to run yet, but the next wake-up may be earlier.
+            if !arrived.isEmpty { return }
+        }
+    }
+
+    /// When to look again, and whether a job is due by then.
+    private func wakeTime(_ connection: Connection) throws -> (Date, Bool) {
+        let now = Date()
+        let cap = now + options.maxWait
+        let next: Date?
+        do {
+            next = try PostgresJobStore(connection: connection).nextRunAt(queues: options.queues)
+        } catch let error as PostgresError where !Self.isConnectionLoss(error) {
+            logger.warning("cannot look up the next delayed job: \(error.message)")
+            return (cap, false)
+        }
+        guard let next else { return (cap, false) }
+        if next > now { return next <= cap ? (next, true) : (cap, false) }
+        // Due already. Call again at once after a call that claimed jobs (the batch stopped at
+        // maxSeconds); after one that claimed none, back off: the processor is failing these
+        // jobs' claims, or another driver holds them.
+        guard lastClaimed == 0 else { return (now, true) }
+        dueBackoff = dueBackoff == 0 ? 1 : min(dueBackoff * 2, options.maxWait)
+        logger.debug("jobs are due but the last call claimed none; calling again in \(dueBackoff) s")
+        return (now + dueBackoff, true)
+    }
+
+    /// Collects the rest of a burst so one call serves it.
+    private func debounce(_ connection: Connection) throws {
+        let until = Date() + options.debounce
+        while !stop.isStopped {
+            let remaining = until.timeIntervalSinceNow
+            if remaining <= 0 { return }
+            _ = try connection.waitForNotifications(timeout: remaining)
+        }
+    }
+
+    /// A notification about one queue: jobs due now, or only delayed ones.
+    struct QueueNotice {
+        var queue: String
+        var delayed: Bool
+    }
+
+    /// The notifications for the queues watched.
+    private func relevant(_ notifications: [PostgresNotification]) -> [QueueNotice] {
+        notifications.compactMap { n in
+            let delayed = n.payload.hasPrefix(JobQueueSchema.delayedPrefix)
+            let queue = delayed ? String(n.payload.dropFirst(JobQueueSchema.delayedPrefix.count)) : n.payload
+            if let queues = options.queues, !queues.contains(queue) { return nil }
+            return QueueNotice(queue: queue, delayed: delayed)
+        }
+    }
+
+    /// One process-batch call, retried with backoff until it gets a 2xx answer. Returns the
+    /// number of jobs claimed, or nil when stopped first.
+    private func callProcessBatch() -> Int? {
+        var backoff = 0.5
+        while !stop.isStopped {
+            let started = ContinuousClock.now
+            let problem: String
+            do {
+                let response = try caller.send(endpoint, body: body)
+                let ms = (ContinuousClock.now - started).components.seconds * 1000
+                    + (ContinuousClock.now - started).components.attoseconds / 1_000_000_000_000_000
+                if response.isSuccess {
+                    struct Summary: Decodable { var claimed: Int? }
+                    let claimed = (try? JSONDecoder().decode(Summary.self, from: response.body))?.claimed ?? 0
+                    let line: Logger.Message = "process-batch: HTTP \(response.status), claimed \(claimed) in \(ms) ms"
+                    if claimed > 0 { logger.info(line) } else { logger.debug(line) }
+                    return claimed
+                }
+                problem = "HTTP \(response.status) \(response.bodySnippet())"
+            } catch {
+                problem = "\(error)"
+            }
+            logger.warning("process-batch: \(problem); retrying in \(backoff) s")
+            if stop.wait(seconds: backoff) { return nil }
+            backoff = min(backoff * 2, 30)
+        }
+        return nil
+    }
+
+    /// The open, listening connection; opens it (retrying with backoff) when there is none.
+    /// Nil when stopped first.
+    private func connected() -> Connection? {
+        if let connection { return connection }
+        var backoff = 0.1
+        var failures = 0
+        while !stop.isStopped {
+            do {
+                let connection = try Connection(url: databaseURL, applicationName: options.applicationName)
+                try connection.listen(JobQueueSchema.notifyChannel)
+                self.connection = connection
+                if failures > 0 { logger.info("connected to the database") }
+                return connection
+            } catch {
+                failures += 1
+                if failures == 1 { logger.warning("cannot connect to the database: \(Self.message(error)); retrying") }
+                stop.wait(seconds: backoff)
+                backoff = min(backoff * 2, 5)
+            }
+        }
+        return nil
+    }
+
+    /// Re-opens a dropped connection and its LISTEN, then owes one call: notifications sent
+    /// while it was down are lost.
+    private func reconnect(_ connection: Connection, after error: PostgresError) {
+        logger.warning("database connection lost: \(error.message); reconnecting")
+        var backoff = 0.1
+        var failures = 0
+        while !stop.wait(seconds: backoff) {
+            do {
+                try connection.reconnect()
+                try connection.listen(JobQueueSchema.notifyChannel)
+                logger.info("reconnected to the database")
+                pending = true
+                return
+            } catch {
+                failures += 1
+                if failures == 1 { logger.warning("cannot reconnect yet: \(Self.message(error)); retrying with backoff up to 5 s") }
+                backoff = min(backoff * 2, 5)
+            }
+        }
+    }
+
+    /// A dropped connection or a server shutting down (SQLSTATE class 08 or 57P).
+    static func isConnectionLoss(_ error: PostgresError) -> Bool {
+        error.code == .connection || error.sqlState.map { $0.hasPrefix("08") || $0.hasPrefix("57P") } == true
+    }
+
+    private static func message(_ error: any Error) -> String {
+        (error as? PostgresError)?.message ?? "\(error)"
+    }
+}
