@@ -34,7 +34,9 @@ let package = Package(
         .executableTarget(name: "QueueBench", dependencies: ["Handlers", "JobQueue", "Postgres"], path: "bench/queue/Sources",
                           // A small harness with a few worker threads: strict checking buys nothing here.
                           swiftSettings: [.swiftLanguageMode(.v5)]),
-        // The C choke point for libcurl: typed wrappers in front of its variadic setopt/getinfo.
+        // FastCGI 1.0 responder and CGI/1.1 mode; knows nothing of Handlers.
+        .target(name: "FastCGI", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        // The C choke point for libcurl: typed setopt/getinfo shims; only `Curl` imports it.
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
         .target(name: "Curl", dependencies: ["CCurl"]),
         // Cron syntax, crontabs and the scheduling core of cron-driver run: pure Swift, no I/O.
@@ -53,6 +55,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "LocalHostTests", dependencies: ["LocalHost"]),
+        .testTarget(name: "FastCGITests", dependencies: ["FastCGI"]),
         .testTarget(name: "CurlTests", dependencies: ["Curl"]),
         .testTarget(name: "CronTests", dependencies: ["Cron"]),
         .testTarget(name: "CronDriverTests", dependencies: ["CronDriver", "Handlers", "JobQueue", "Postgres"]),

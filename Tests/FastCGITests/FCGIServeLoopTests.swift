@@ -1,0 +1,143 @@
+import FastCGI
+import Foundation
+import Glibc
+import Synchronization
+import Testing
+
+/// The accept loop on a real unix socket, one worker thread, as a worker process runs it.
+struct FCGIServeLoopTests {
+    final class Stop: Sendable {
+        let flag = Atomic<Bool>(false)
+    }
+
+    /// Runs a serve loop on a fresh unix socket until `body` returns, then stops and joins it.
+    static func withServer(maxRequests: Int = 0, _ body: (FCGIListenAddress) throws -> Void) throws -> FCGIServeLoop.Outcome? {
+        let dir = try TempDir()
+        defer { withExtendedLifetime(dir) {} }
+        let address = FCGIListenAddress.unix(path: dir.path + "/loop.sock")
+        let listener = try FCGIListener.bind(address, backlog: 16)
+        let listenFD = dup(listener.fd)
+        listener.close()
+        let stop = Stop()
+        let outcome = Mutex<FCGIServeLoop.Outcome?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            var loop = FCGIServeLoop(options: Fixture.options())
+            loop.maxRequests = maxRequests
+            loop.idleCheckSeconds = 0.05
+            loop.shouldStop = { stop.flag.load(ordering: .relaxed) }
+            let result = try? loop.run(listener: FCGIListener(adopting: listenFD, address: address), responder: TestResponder())
+            outcome.withLock { $0 = result }
+            done.signal()
+        }
+        thread.start()
+        defer {
+            stop.flag.store(true, ordering: .relaxed)
+            done.wait()
+        }
+        try body(address)
+        if maxRequests > 0 { done.wait(); done.signal() }
+        return outcome.withLock { $0 }
+    }
+
+    @Test func anIdleKeptConnectionDoesNotStarveANewOne() throws {
+        _ = try Self.withServer { (address: FCGIListenAddress) throws in
+            let idle = try FCGIClient(connectingTo: address, timeout: 10)
+            #expect(try idle.request(params: Fixture.params("/echo")).http?.status == 200)
+            // One worker, parked on `idle`'s kept connection: a newcomer must still be served.
+            let fresh = try FCGIClient(connectingTo: address, timeout: 10)
+            #expect(try fresh.request(params: Fixture.params("/echo")).http?.status == 200)
+            // The idle connection was dropped to make room.
+            #expect(try idle.readRecord() == nil)
+        }
+    }
+
+    @Test func aConnectionThatHasNotSpokenYetIsNotDisplaced() throws {
+        _ = try Self.withServer { (address: FCGIListenAddress) throws in
+            let slow = try FCGIClient(connectingTo: address, timeout: 10)
+            usleep(100_000) // let the worker take `slow` first
+            let waiting = try FCGIClient(connectingTo: address, timeout: 10)
+            usleep(200_000) // a newcomer is pending all this time; `slow` has said nothing yet
+            #expect(try slow.request(params: Fixture.params("/echo")).http?.status == 200)
+            #expect(try waiting.request(params: Fixture.params("/echo")).http?.status == 200)
+        }
+    }
+
+    @Test func aMalformedConnectionDoesNotHurtTheNextOne() throws {
+        _ = try Self.withServer { (address: FCGIListenAddress) throws in
+            let bad = try FCGIClient(connectingTo: address, timeout: 10)
+            try bad.send(raw: Array("this is not FastCGI at all".utf8))
+            #expect(try bad.readRecord() == nil)
+            let good = try FCGIClient(connectingTo: address, timeout: 10)
+            #expect(try good.request(params: Fixture.params("/echo")).http?.status == 200)
+        }
+    }
+
+    @Test func theLoopReturnsAfterMaxRequests() throws {
+        let outcome = try Self.withServer(maxRequests: 3) { (address: FCGIListenAddress) throws in
+            let client = try FCGIClient(connectingTo: address, timeout: 10)
+            for id in 1...3 { #expect(try client.request(id: UInt16(id), params: Fixture.params("/echo")).http?.status == 200) }
+            #expect(try client.readRecord() == nil)
+        }
+        #expect(outcome == .maxRequestsReached)
+    }
+
+    @Test func staleSocketFilesAreReplacedAndLiveOnesRefused() throws {
+        let dir = try TempDir()
+        let address = FCGIListenAddress.unix(path: dir.path + "/s.sock")
+        let first = try FCGIListener.bind(address, mode: 0o666)
+        var st = stat()
+        #expect(stat(dir.path + "/s.sock", &st) == 0)
+        #expect(st.st_mode & 0o777 == 0o666)
+        #expect(throws: FCGIError.self) { try FCGIListener.bind(address) }
+        first.close() // the file stays behind, stale
+        let second = try FCGIListener.bind(address, mode: 0o660, group: "\(getgid())")
+        #expect(stat(dir.path + "/s.sock", &st) == 0 && st.st_mode & 0o777 == 0o660)
+        second.removeSocketFile()
+        #expect(access(dir.path + "/s.sock", F_OK) != 0)
+        _ = FileManager.default.createFile(atPath: dir.path + "/plain", contents: Data("x".utf8))
+        #expect(throws: FCGIError.self) { try FCGIListener.bind(.unix(path: dir.path + "/plain")) }
+        #expect(throws: FCGIError.self) { try FCGIListener.bind(address, group: "no-such-group-here") }
+        #expect(access(dir.path + "/s.sock", F_OK) != 0, "a failed bind leaves its socket file behind")
+    }
+
+    @Test func tcpOnAnEphemeralLoopbackPort() throws {
+        let listener = try FCGIListener.bind(.tcp(host: "127.0.0.1", port: 0))
+        guard case .tcp(_, let port) = listener.address else { Issue.record("not TCP"); return }
+        #expect(port != 0)
+        let client = try FCGISocket.connect(to: listener.address)
+        #expect(try listener.accept() != nil)
+        client.close()
+    }
+
+    @Test(arguments: [
+        ("unix:/run/conveyor.sock", FCGIListenAddress.unix(path: "/run/conveyor.sock")),
+        ("/tmp/a.sock", .unix(path: "/tmp/a.sock")),
+        ("127.0.0.1:9000", .tcp(host: "127.0.0.1", port: 9000)),
+        ("localhost:9001", .tcp(host: "127.0.0.1", port: 9001)),
+        ("9002", .tcp(host: "127.0.0.1", port: 9002)),
+    ])
+    func listenAddressesParse(_ text: String, _ expected: FCGIListenAddress) throws {
+        #expect(try FCGIListenAddress(parsing: text) == expected)
+    }
+
+    @Test(arguments: ["", "unix:", "127.0.0.1:", "127.0.0.1:70000", "example.com:80", "foo:bar", "unix:/" + String(repeating: "x", count: 120)])
+    func badListenAddressesAreRefused(_ text: String) {
+        #expect(throws: FCGIError.self) { try FCGIListenAddress(parsing: text) }
+    }
+}
+
+/// A temporary directory removed when the value goes away.
+final class TempDir {
+    let path: String
+
+    init() throws {
+        var template = Array("/tmp/fcgi-test-XXXXXX".utf8CString)
+        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+            throw FCGIError.system("mkdtemp")
+        }
+        path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
