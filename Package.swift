@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "local-host", targets: ["LocalHost"]),
         .executable(name: "queue-bench", targets: ["QueueBench"]),
+        .executable(name: "fcgi-host", targets: ["FastCGIHost"]),
         .executable(name: "cron-driver", targets: ["CronDriver"]),
     ],
     dependencies: [
@@ -36,6 +37,11 @@ let package = Package(
                           swiftSettings: [.swiftLanguageMode(.v5)]),
         // FastCGI 1.0 responder and CGI/1.1 mode; knows nothing of Handlers.
         .target(name: "FastCGI", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        .executableTarget(name: "FastCGIHost", dependencies: [
+            "FastCGI", "Handlers", "JobQueue",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // The C choke point for libcurl: typed setopt/getinfo shims; only `Curl` imports it.
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
         .target(name: "Curl", dependencies: ["CCurl"]),
@@ -56,6 +62,7 @@ let package = Package(
         ]),
         .testTarget(name: "LocalHostTests", dependencies: ["LocalHost"]),
         .testTarget(name: "FastCGITests", dependencies: ["FastCGI"]),
+        .testTarget(name: "FastCGIHostTests", dependencies: ["FastCGIHost", "FastCGI", "Handlers", "Postgres"]),
         .testTarget(name: "CurlTests", dependencies: ["Curl"]),
         .testTarget(name: "CronTests", dependencies: ["Cron"]),
         .testTarget(name: "CronDriverTests", dependencies: ["CronDriver", "Handlers", "JobQueue", "Postgres"]),

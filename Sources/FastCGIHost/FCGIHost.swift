@@ -1,0 +1,54 @@
+import ArgumentParser
+import FastCGI
+import Foundation
+import Glibc
+import Handlers
+import Logging
+
+/// `fcgi-host`: the functions behind nginx. `serve` runs a PHP-FPM-style FastCGI pool; started
+/// as a CGI script (GATEWAY_INTERFACE=CGI/1.1, as fcgiwrap does) it answers one request.
+@main
+enum FCGIHost {
+    static func main() {
+        // A web server that hangs up must cost an EPIPE, never the process.
+        signal(SIGPIPE, SIG_IGN)
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .info
+            return handler
+        }
+        let environment = ProcessInfo.processInfo.environment
+        if CGIGateway.isCGI(environment: environment) {
+            exit(CGIMode.run(environment: environment))
+        }
+        FCGIHostCommand.main()
+    }
+
+    /// One line on standard error, prefixed with the program's name.
+    static func printError(_ message: String) {
+        try? CGIGateway.writeAll(Array("fcgi-host: \(message)\n".utf8), to: STDERR_FILENO)
+    }
+
+    /// Runs the startup steps; any failure there is a configuration problem: one line, exit 2.
+    static func reportingStartupErrors(_ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch let error as HostError {
+            printError(error.message)
+            throw ExitCode(2)
+        } catch let error as FCGIError {
+            printError(error.message)
+            throw ExitCode(2)
+        } catch let error as ConfigurationError {
+            printError(error.description)
+            throw ExitCode(2)
+        }
+    }
+}
+
+struct FCGIHostCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fcgi-host",
+        abstract: "Serve Conveyor's functions over FastCGI (or as a CGI script when GATEWAY_INTERFACE is set).",
+        subcommands: [ServeCommand.self, ProbeCommand.self, WorkerCommand.self])
+}

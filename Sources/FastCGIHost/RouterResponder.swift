@@ -1,0 +1,90 @@
+import FastCGI
+import Foundation
+import Handlers
+import Logging
+
+/// The glue between FastCGI (or CGI) and the functions: params become an `HTTPRequest` for the
+/// router, the router's body limit is applied before any body is read, and the worker's
+/// scoreboard slot follows each request.
+final class RouterResponder: FCGIResponder {
+    let router: Router
+    let context: FunctionContext
+    let board: Scoreboard?
+    let slot: Int
+    let slowSeconds: Double
+    private var startedNs: UInt64 = 0
+    private var requestLine = ""
+
+    init(router: Router, context: FunctionContext, board: Scoreboard? = nil, slot: Int = 0, slowSeconds: Double = 5) {
+        self.router = router
+        self.context = context
+        self.board = board
+        self.slot = slot
+        self.slowSeconds = slowSeconds
+    }
+
+    func requestDidBegin() {
+        startedNs = DispatchTime.now().uptimeNanoseconds
+        requestLine = ""
+        guard let board else { return }
+        board.set(slot, .requestStartMs, Scoreboard.nowMs())
+        board.setText(slot, "")
+        board.setState(slot, .active)
+        board.noteActive()
+        // Counted on arrival, as PHP-FPM's "accepted conn": the status request counts itself.
+        board.add(slot, .requests)
+        board.add(slot, .requestsTotal)
+    }
+
+    func admit(_ params: FCGIParams) -> FCGIAdmission {
+        let method = params.method, path = HTTPRequest.path(cgi: params)
+        // The path only, never the query string: it is for operators' eyes, and short.
+        requestLine = "\(method.prefix(16)) \(path.prefix(160))"
+        board?.setText(slot, requestLine)
+        guard let limit = router.bodyLimit(method: method, path: path) else {
+            // No function here: the router's 404 or 405, without reading a body it would ignore.
+            return .reject(FCGIResponse(router.handle(HTTPRequest(cgi: params, body: Data()), context: context)))
+        }
+        return .accept(maxBodyBytes: limit)
+    }
+
+    func respond(to request: FCGIRequest) -> FCGIResponse {
+        FCGIResponse(router.handle(HTTPRequest(cgi: request.params, body: Data(request.body)), context: context))
+    }
+
+    func reject(_ rejection: FCGIRejection, params: FCGIParams) -> FCGIResponse {
+        var name = "-"
+        if case .function(let entry, _) = router.match(method: params.method, path: HTTPRequest.path(cgi: params)) { name = entry.name }
+        let error: APIError
+        switch rejection {
+        case .bodyTooLarge(let limit):
+            let size = params.contentLength.map { "is \($0) bytes" } ?? "is too large"
+            error = APIError(.payloadTooLarge, "the body \(size); \(name) accepts at most \(limit)", details: ["limitBytes": .int(Int64(limit))])
+        case .invalidContentLength:
+            error = APIError(.invalidInput, "CONTENT_LENGTH is not a number", details: ["field": "content-length"])
+        case .incompleteBody(let expected, let received):
+            error = APIError(.invalidInput, "the body ended after \(received) of \(expected) bytes", details: ["field": "content-length"])
+        }
+        // The router logs every request it answers; this one never reached it.
+        context.logger.info("request", metadata: [
+            "function": "\(name)", "method": "\(params.method.prefix(16))", "status": "\(error.status)", "ms": "0",
+        ])
+        return FCGIResponse(HTTPResponse.error(error))
+    }
+
+    func requestDidEnd() {
+        let ms = Double(DispatchTime.now().uptimeNanoseconds - startedNs) / 1e6
+        let slow = ms >= slowSeconds * 1000
+        if slow {
+            context.logger.warning("slow request", metadata: ["request": "\(requestLine)", "ms": "\(Int(ms))"])
+        }
+        guard let board else { return }
+        if slow {
+            board.add(slot, .slow)
+            board.add(slot, .slowTotal)
+        }
+        board.set(slot, .lastRequestMs, UInt64(ms))
+        board.set(slot, .lastRequestEndMs, Scoreboard.nowMs())
+        board.setState(slot, .idle)
+    }
+}

@@ -1,0 +1,94 @@
+import ArgumentParser
+import FastCGI
+import Foundation
+import Glibc
+import Handlers
+import Logging
+
+/// The pool's settings, checked once by the master and handed to each worker on its command line.
+struct ServeConfig {
+    var listen: FCGIListenAddress
+    var socketMode: mode_t?
+    var socketGroup: String?
+    var backlog: Int32
+    var workers: Int
+    var maxRequests: Int
+    var grace: Double
+    var slowSeconds: Double
+    var readTimeout: Double
+    /// Absolute, so a worker finds it whatever its working directory.
+    var manifestPath: String
+    var pool: String
+    /// Stop gracefully when the process that started the master goes away (tests, supervisors).
+    var stopWhenOrphaned = false
+
+    func workerArguments(slot: Int, listenFD: Int32, scoreboardFD: Int32) -> [String] {
+        ["worker", "--listen-fd", "\(listenFD)", "--scoreboard-fd", "\(scoreboardFD)", "--slot", "\(slot)",
+         "--listen", listen.description, "--workers", "\(workers)", "--max-requests", "\(maxRequests)",
+         "--slow-seconds", "\(slowSeconds)", "--read-timeout", "\(readTimeout)", "--manifest", manifestPath, "--pool", pool]
+    }
+}
+
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the functions over FastCGI with a master and a static pool of worker processes.",
+        discussion: """
+        SIGTERM, SIGINT or SIGQUIT stop gracefully: the listener closes, each worker finishes its request in \
+        flight, and stragglers are killed after --grace seconds. Configuration errors print one line and exit 2.
+        """)
+
+    @Option(help: "unix:/path.sock or 127.0.0.1:PORT.") var listen: String?
+    @Option(help: "The unix socket's mode, in octal (e.g. 0660; 0666 lets any local user connect).") var socketMode: String?
+    @Option(help: "The unix socket's group (e.g. www-data), so the web server's workers can connect.") var socketGroup: String?
+    @Option(help: "The listen backlog.") var backlog: Int32 = 511
+    @Option(help: "Worker processes (default: twice the cores).") var workers: Int?
+    @Option(help: "Requests a worker serves before it is replaced; 0 never recycles.") var maxRequests = 500
+    @Option(help: "Seconds workers get to finish their request in flight when stopping.") var grace: Double = 10
+    @Option(help: "Requests slower than this many seconds are logged and counted.") var slowSeconds: Double = 5
+    @Option(help: "Seconds one read from the web server may stall while a request is in flight.") var readTimeout: Double = 30
+    @Option(help: "The function manifest (default: $CONVEYOR_MANIFEST or ./functions.json).") var manifest: String?
+    @Option(help: "The pool's name in the status report.") var pool = "conveyor"
+    @Flag(help: ArgumentHelp("Stop gracefully when the parent process exits.", visibility: .hidden)) var stopWhenOrphaned = false
+
+    func run() throws {
+        var master: Master?
+        try FCGIHost.reportingStartupErrors {
+            var config = try checkedConfig()
+            let listener = try FCGIListener.bind(config.listen, backlog: config.backlog, mode: config.socketMode, group: config.socketGroup)
+            config.listen = listener.address // a TCP port 0 is now the kernel's choice
+            let board = try Scoreboard.create(slots: config.workers)
+            var logger = Logger(label: "conveyor.fcgi-host")
+            logger[metadataKey: "pid"] = "\(getpid())"
+            master = Master(config: config, listener: listener, board: board, logger: logger)
+        }
+        guard let master else { return }
+        let status = try master.run()
+        if status != 0 { throw ExitCode(status) }
+    }
+
+    func checkedConfig() throws -> ServeConfig {
+        guard let listen else { throw HostError.configuration("--listen is required (unix:/path.sock or 127.0.0.1:PORT)") }
+        let address = try FCGIListenAddress(parsing: listen)
+        var mode: mode_t?
+        if let socketMode {
+            guard let m = mode_t(socketMode, radix: 8), m <= 0o7777 else {
+                throw HostError.configuration("--socket-mode takes an octal mode such as 0660, got \(socketMode)")
+            }
+            mode = m
+        }
+        let workers = self.workers ?? max(1, ProcessInfo.processInfo.activeProcessorCount * 2)
+        guard (1...1024).contains(workers) else { throw HostError.configuration("--workers must be 1 to 1024") }
+        guard maxRequests >= 0 else { throw HostError.configuration("--max-requests must be 0 or more") }
+        guard grace >= 0, slowSeconds > 0, readTimeout > 0, backlog > 0 else {
+            throw HostError.configuration("--grace, --slow-seconds, --read-timeout and --backlog must be positive")
+        }
+        let chosen = manifest ?? Configuration()["CONVEYOR_MANIFEST"] ?? "functions.json"
+        let absolute = URL(fileURLWithPath: chosen).standardizedFileURL.path
+        // Load and route it now, so a bad manifest stops the master instead of crash-looping workers.
+        _ = try Router(manifest: FunctionManifest.load(path: absolute))
+        return ServeConfig(listen: address, socketMode: mode, socketGroup: socketGroup, backlog: backlog, workers: workers,
+                           maxRequests: maxRequests, grace: grace, slowSeconds: slowSeconds, readTimeout: readTimeout,
+                           manifestPath: absolute, pool: pool, stopWhenOrphaned: stopWhenOrphaned)
+    }
+}

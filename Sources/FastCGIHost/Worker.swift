@@ -1,0 +1,59 @@
+import FastCGI
+import Foundation
+import Glibc
+import Handlers
+import Logging
+
+/// One worker process: accepts on the inherited listener and serves one connection at a time
+/// through the router, with one `FunctionContext` (so one lazily opened database connection) for
+/// its whole life. It exits after `maxRequests`, on SIGTERM/SIGINT/SIGQUIT once the request in
+/// flight is answered, or when its master is gone.
+struct Worker {
+    var listenFD: Int32
+    var scoreboardFD: Int32
+    var slot: Int
+    var pool: PoolIdentity
+    var workers: Int
+    var manifestPath: String
+    var readTimeout: Double
+
+    static let stopSignals = [SIGTERM, SIGINT, SIGQUIT]
+
+    func run() throws {
+        let wake = try SignalPipe.install(Self.stopSignals)
+        let master = getppid()
+        let board = try Scoreboard.attach(fd: scoreboardFD)
+        board.set(slot, .pid, UInt64(getpid()))
+        board.setState(slot, .idle)
+        defer { board.setState(slot, .exiting) }
+
+        var logger = Logger(label: "conveyor.fcgi-host")
+        logger[metadataKey: "pid"] = "\(getpid())"
+        let manifest = try FunctionManifest.load(path: manifestPath)
+        let router = try Router(manifest: manifest)
+        let context = FunctionContext(manifest: manifest, logger: logger)
+        let pool = self.pool
+        context.poolStatus = { board.report(pool) }
+        let responder = RouterResponder(router: router, context: context, board: board, slot: slot, slowSeconds: pool.slowSeconds)
+
+        var options = FCGIConnectionOptions()
+        options.readTimeout = readTimeout
+        options.writeTimeout = readTimeout
+        options.advertisedMaxConnections = workers
+        options.advertisedMaxRequests = workers
+        options.logger = logger
+        var loop = FCGIServeLoop(options: options)
+        loop.maxRequests = pool.maxRequests
+        loop.wakeFD = wake
+        let slot = self.slot
+        loop.shouldStop = { SignalPipe.hasSeen(Self.stopSignals) || getppid() != master || board.get(.stopping) != 0 }
+        loop.connectionAccepted = {
+            board.add(slot, .connections)
+            board.add(slot, .connectionsTotal)
+        }
+        let listener = FCGIListener(adopting: listenFD, address: try FCGIListenAddress(parsing: pool.listen))
+        let outcome = try loop.run(listener: listener, responder: responder)
+        listener.close()
+        logger.debug("worker done", metadata: ["slot": "\(slot)", "outcome": "\(outcome)"])
+    }
+}
