@@ -26,7 +26,7 @@ struct FailFunction: ConveyorFunction {
     func handle(_ invocation: Invocation, context: FunctionContext) throws -> HTTPResponse {
         let body = try BodyDecoder.decode(Body.self, from: invocation.request, emptyMeans: "{}")
         let attempt = invocation.job?.job.attempt ?? 1
-        if let ms = body.sleepMs, ms > 0 { usleep(UInt32(min(ms, 60_000)) * 1000) }
+        if let ms = body.sleepMs, ms > 0 { Thread.sleep(forTimeInterval: Double(min(ms, 60_000)) / 1000) }
         if attempt <= (body.times ?? 1) {
             throw JobFailure(body.message ?? "diagnostic failure", retryable: !(body.permanent ?? false))
         }
