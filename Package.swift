@@ -66,5 +66,7 @@ let package = Package(
         .testTarget(name: "CurlTests", dependencies: ["Curl"]),
         .testTarget(name: "CronTests", dependencies: ["Cron"]),
         .testTarget(name: "CronDriverTests", dependencies: ["CronDriver", "Handlers", "JobQueue", "Postgres"]),
+        // The deployment end to end: nginx, fcgi-host, fcgiwrap, cron-driver and PostgreSQL.
+        .testTarget(name: "EndToEndTests", dependencies: ["Curl", "Handlers", "JobQueue", "Postgres", "FastCGIHost", "CronDriver"]),
     ]
 )

@@ -1,0 +1,272 @@
+import Foundation
+import Handlers
+import Postgres
+import Testing
+
+/// A real deployment in a temporary prefix: fcgi-host behind nginx with `deploy/nginx.conf`
+/// (only paths and ports changed), optionally fcgiwrap for CGI mode and `cron-driver watch`,
+/// against the test cluster. Everything it starts is stopped by PID in `stop()`, which `deinit`
+/// calls too, so a failing test leaves nothing running.
+final class Stack: @unchecked Sendable {
+    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let binDir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    static let processorKey = "e2e-processor-\(UUID().uuidString)"
+    static let adminKey = "e2e-admin-\(UUID().uuidString)"
+
+    let dir: URL
+    let httpPort: Int
+    let cgiPort: Int
+    let databaseURL: String
+    var baseURL: String { "http://127.0.0.1:\(httpPort)" }
+    var cgiURL: String { "http://127.0.0.1:\(cgiPort)" }
+    var fcgiSocket: String { dir.appendingPathComponent("fcgi.sock").path }
+
+    private(set) var fcgiHost: Process?
+    private(set) var nginx: Process?
+    private(set) var watcher: Process?
+    private var fcgiwrapGroup: pid_t?
+    private var stopped = false
+
+    struct Options {
+        var workers = 2
+        var maxRequests = 0
+        var cgi = false
+        var watch = false
+        var grace = 10
+    }
+
+    init(_ options: Options = Options()) throws {
+        guard let url = ProcessInfo.processInfo.environment["DATABASE_URL"] else {
+            Issue.record("DATABASE_URL is not set: run the tests through scripts/test")
+            throw ConfigurationError("DATABASE_URL is not set")
+        }
+        databaseURL = url
+        try ConveyorSchema.migrate(Connection(url: url))
+        dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("conveyor-e2e-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("tmp"), withIntermediateDirectories: true)
+        // nginx workers run as nobody: they must reach the sockets in here.
+        chmod(dir.path, 0o755)
+        httpPort = try Self.freePort()
+        cgiPort = try Self.freePort()
+        do {
+            try startFcgiHost(options)
+            if options.cgi { try startFcgiwrap() }
+            try startNginx()
+            if options.watch { try startWatcher() }
+        } catch {
+            stop()
+            throw error
+        }
+    }
+
+    deinit { stop() }
+
+    /// The environment every Conveyor process of the stack gets.
+    var environment: [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        env["DATABASE_URL"] = databaseURL
+        env["CONVEYOR_PROCESSOR_KEY"] = Self.processorKey
+        env["CONVEYOR_ADMIN_KEY"] = Self.adminKey
+        env["CONVEYOR_MANIFEST"] = Self.repoRoot.appendingPathComponent("functions.json").path
+        env["CONVEYOR_URL"] = baseURL
+        return env
+    }
+
+    func startFcgiHost(_ options: Options) throws {
+        let p = try launch(Self.binDir.appendingPathComponent("fcgi-host").path,
+                           ["serve", "--listen", "unix:\(fcgiSocket)", "--socket-mode", "0666", "--workers", String(options.workers),
+                            "--max-requests", String(options.maxRequests), "--grace", String(options.grace)],
+                           log: "fcgi-host.log")
+        fcgiHost = p
+        try waitFor("fcgi-host socket") { FileManager.default.fileExists(atPath: self.fcgiSocket) }
+    }
+
+    /// Restarts fcgi-host after a test killed or stopped it.
+    func restartFcgiHost(_ options: Options = Options()) throws {
+        if let p = fcgiHost, p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+        try startFcgiHost(options)
+    }
+
+    func startFcgiwrap() throws {
+        let cgi = dir.appendingPathComponent("conveyor.cgi")
+        var script = "#!/bin/sh\n# fcgiwrap passes only CGI variables: the wrapper supplies the rest.\n"
+        for key in ["DATABASE_URL", "CONVEYOR_PROCESSOR_KEY", "CONVEYOR_ADMIN_KEY", "CONVEYOR_MANIFEST"] {
+            script += "export \(key)='\(environment[key]!)'\n"
+        }
+        script += "exec '\(Self.binDir.appendingPathComponent("fcgi-host").path)'\n"
+        try script.write(to: cgi, atomically: true, encoding: .utf8)
+        chmod(cgi.path, 0o755)
+        let sock = dir.appendingPathComponent("fcgiwrap.sock").path
+        // fcgiwrap orphans its children when killed: run it as a session leader and stop the group.
+        let out = try run("/bin/sh", ["-c", "umask 000; setsid /usr/sbin/fcgiwrap -s unix:\(sock) -c 2 </dev/null >>'\(dir.path)/fcgiwrap.log' 2>&1 & echo $!"])
+        fcgiwrapGroup = pid_t(out.trimmingCharacters(in: .whitespacesAndNewlines))
+        try waitFor("fcgiwrap socket") { FileManager.default.fileExists(atPath: sock) }
+    }
+
+    func startNginx() throws {
+        var site = try String(contentsOf: Self.repoRoot.appendingPathComponent("deploy/nginx.conf"), encoding: .utf8)
+        for (from, to) in [
+            ("127.0.0.1:8080", "127.0.0.1:\(httpPort)"),
+            ("127.0.0.1:8081", "127.0.0.1:\(cgiPort)"),
+            ("/run/conveyor/fcgi.sock", fcgiSocket),
+            ("/run/conveyor/fcgiwrap.sock", dir.appendingPathComponent("fcgiwrap.sock").path),
+            ("/usr/local/lib/conveyor/conveyor.cgi", dir.appendingPathComponent("conveyor.cgi").path),
+        ] {
+            site = site.replacingOccurrences(of: from, with: to)
+        }
+        try site.write(to: dir.appendingPathComponent("site.conf"), atomically: true, encoding: .utf8)
+        let tmp = dir.appendingPathComponent("tmp").path
+        let main = """
+            worker_processes 1;
+            pid \(dir.path)/nginx.pid;
+            error_log \(dir.path)/nginx-error.log info;
+            events { worker_connections 1024; }
+            http {
+                access_log \(dir.path)/nginx-access.log;
+                client_body_temp_path \(tmp)/body;
+                fastcgi_temp_path \(tmp)/fastcgi;
+                proxy_temp_path \(tmp)/proxy;
+                uwsgi_temp_path \(tmp)/uwsgi;
+                scgi_temp_path \(tmp)/scgi;
+                include \(dir.path)/site.conf;
+            }
+
+            """
+        try main.write(to: dir.appendingPathComponent("nginx.conf"), atomically: true, encoding: .utf8)
+        nginx = try launch("/usr/sbin/nginx", ["-p", dir.path, "-c", dir.appendingPathComponent("nginx.conf").path, "-e", "stderr", "-g", "daemon off;"],
+                           log: "nginx.log")
+        try waitFor("nginx") { Self.canConnect(port: self.httpPort) }
+    }
+
+    func startWatcher() throws {
+        watcher = try launch(Self.binDir.appendingPathComponent("cron-driver").path, ["watch"], log: "cron-driver.log")
+    }
+
+    /// Stops everything this stack started, in reverse order.
+    func stop() {
+        guard !stopped else { return }
+        stopped = true
+        for p in [watcher, nginx, fcgiHost].compactMap({ $0 }) where p.isRunning {
+            p.terminate()
+        }
+        // fcgiwrap holds no state worth a graceful stop, and it orphans children otherwise.
+        if let group = fcgiwrapGroup { kill(-group, SIGKILL) }
+        let deadline = Date().addingTimeInterval(15)
+        for p in [watcher, nginx, fcgiHost].compactMap({ $0 }) {
+            while p.isRunning && Date() < deadline { usleep(20_000) }
+            if p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+        }
+        // Workers the master could not reap (it was killed) must not outlive the test.
+        _ = try? run("/usr/bin/pkill", ["-KILL", "-f", fcgiSocket])
+        if ProcessInfo.processInfo.environment["CONVEYOR_KEEP_E2E"] == nil {
+            try? FileManager.default.removeItem(at: dir)
+        }
+    }
+
+    /// The tail of one of the stack's logs, for failure messages.
+    func log(_ name: String) -> String {
+        let text = (try? String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)) ?? ""
+        return String(text.suffix(4000))
+    }
+
+    // MARK: - processes
+
+    func launch(_ path: String, _ args: [String], log: String) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = args
+        p.environment = environment
+        let logURL = dir.appendingPathComponent(log)
+        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: logURL)
+        p.standardOutput = handle
+        p.standardError = handle
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        try handle.close()
+        return p
+    }
+
+    /// Runs a short command to completion and returns its standard output. posix_spawn and
+    /// waitpid directly: Foundation's Process.waitUntilExit was seen to miss the exit of a shell
+    /// whose background child lived on, hanging the test.
+    @discardableResult
+    func run(_ path: String, _ args: [String]) throws -> String {
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw ConfigurationError("pipe failed") }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addclose(&actions, fds[0])
+        posix_spawn_file_actions_addclose(&actions, fds[1])
+        let argv = ([path] + args).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { envp.forEach { free($0) } }
+        // Children start with no blocked signals and default handlers: the test thread that
+        // spawns them may have SIGTERM blocked, and the mask would be inherited.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for sig in [SIGTERM, SIGINT, SIGPIPE, SIGHUP] { sigaddset(&defaults, sig) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
+        close(fds[1])
+        defer { close(fds[0]) }
+        guard rc == 0 else { throw ConfigurationError("cannot run \(path): \(String(cString: strerror(rc)))") }
+        var output = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = read(fds[0], &buffer, buffer.count)
+            if n > 0 { output += buffer[0..<n] } else if n == 0 || errno != EINTR { break }
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    func waitFor(_ what: String, timeout: Double = 15, _ ready: () -> Bool) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while !ready() {
+            guard Date() < deadline else { throw ConfigurationError("\(what) did not come up in \(Int(timeout)) s") }
+            usleep(20_000)
+        }
+    }
+
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+        }
+        guard bound else { throw ConfigurationError("no free port") }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    static func canConnect(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = UInt16(port).bigEndian
+        return withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+}
