@@ -24,6 +24,9 @@ public struct FCGIServeLoop {
     public var idleCheckSeconds = 1.0
     /// How long a kept connection must have been idle before a newcomer may displace it.
     public var displaceAfterIdleSeconds = 0.05
+    /// Once `maxRequests` is reached, how long the kept connection must sit idle before the
+    /// worker closes it and exits (unless the web server closes it first).
+    public var recycleIdleSeconds = 1.0
     /// A non-blocking descriptor (e.g. a signal self-pipe) whose readability wakes idle waits.
     public var wakeFD: Int32?
     /// Checked between requests; true ends the loop.
@@ -51,7 +54,25 @@ public struct FCGIServeLoop {
             var idleSince = acceptedAt
             while connection.isOpen {
                 if !connection.isInFlight && !connection.hasBufferedInput {
-                    if maxRequests > 0 && served >= maxRequests { break }
+                    if maxRequests > 0 && served >= maxRequests {
+                        // Recycling must not race the web server: closing a kept connection just
+                        // as nginx reuses it loses that request (nginx does not retry a POST). So
+                        // keep serving it until nginx closes it (its keepalive_requests or
+                        // keepalive_timeout) or leaves it idle for recycleIdleSeconds.
+                        let idleFor = Self.seconds(since: idleSince)
+                        if idleFor >= recycleIdleSeconds || shouldStop() { break }
+                        let ready = try waitIdle(connection.socket.fd, listener: nil, timeout: recycleIdleSeconds - idleFor)
+                        if !ready.client { continue }
+                        hasSpoken = true
+                        do {
+                            if try connection.step() { served += 1 }
+                        } catch {
+                            connection.report(error)
+                            connection.close()
+                        }
+                        idleSince = Self.nowNs()
+                        continue
+                    }
                     // A silent newcomer still gets a moment to send the request it connected for.
                     if shouldStop() && (hasSpoken || Self.seconds(since: acceptedAt) > idleCheckSeconds) { break }
                     if !hasSpoken && Self.seconds(since: acceptedAt) > options.readTimeout { break }
