@@ -26,6 +26,10 @@ struct Session {
     var notifications: [PostgresNotification] = []
     /// Fed by libpq's notice receiver; shared by reference so the C callback can reach it.
     let notices = NoticeMonitor()
+    /// Server-side prepared statements by text: a statement seen before skips parse and plan.
+    var prepared: [String: String] = [:]
+    /// Bounds the cache for programs that build many distinct statements.
+    static let preparedLimit = 512
 
     init(conn: OpaquePointer) {
         self.conn = conn
@@ -70,6 +74,8 @@ struct Session {
     mutating func reset() throws {
         drainNotifications()
         PQreset(conn)
+        // A new backend knows none of the old one's prepared statements.
+        prepared.removeAll()
         notices.fatalSeen = false
         serverInTransaction = false
         guard isConnectionOK else {
@@ -127,11 +133,33 @@ struct Session {
         }
         let binds = sql.binds
         try prepareToSend()
+        let name = try preparedName(for: text, parameterCount: binds.count)
         let conn = self.conn
         let result = try LibPQStrings.withBinds(binds) { values in
-            PQexecParams(conn, text, Int32(binds.count), nil, values, nil, nil, 0)
+            PQexecPrepared(conn, name, Int32(binds.count), values, nil, nil, 0)
         }
-        return try finish(result)
+        do {
+            return try finish(result)
+        } catch let error as PostgresError where error.sqlState == "26000" {
+            // Someone ran DEALLOCATE or DISCARD on this session: forget the cache, run it again.
+            prepared.removeAll()
+            return try execute(sql)
+        }
+    }
+
+    /// The name of the server-side statement for `text`, preparing it on first use. Statements
+    /// are the same few dozen texts over and over (bind parameters carry the values), so parsing
+    /// and planning once per connection saves a good part of each short request's database time.
+    mutating func preparedName(for text: String, parameterCount: Int) throws -> String {
+        if let name = prepared[text] { return name }
+        if prepared.count >= Self.preparedLimit {
+            _ = try finish(PQexec(conn, "DEALLOCATE ALL"))
+            prepared.removeAll()
+        }
+        let name = "conveyor_\(prepared.count)"
+        _ = try finish(PQprepare(conn, name, text, Int32(parameterCount), nil))
+        prepared[text] = name
+        return name
     }
 
     /// Raw text through the simple query protocol (may hold several statements).
