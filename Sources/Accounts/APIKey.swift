@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// API keys: how they are made, hashed and compared.
 ///

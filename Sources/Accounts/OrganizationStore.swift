@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Postgres
 
 /// An organization: the tenant every job and request belongs to.
@@ -17,7 +17,7 @@ public struct OrganizationStore {
 
     /// Creates an organization and its first key. The key is returned here and nowhere else.
     public func create(name: String) throws -> (Organization, key: String) {
-        let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = String(name.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
         guard (1...200).contains(trimmed.count) else {
             throw PostgresError(.encoding, message: "organization name must be 1 to 200 characters")
         }

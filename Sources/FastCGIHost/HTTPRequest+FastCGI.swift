@@ -1,5 +1,5 @@
 import FastCGI
-import Foundation
+import FoundationEssentials
 import Handlers
 
 extension HTTPRequest {
@@ -9,7 +9,7 @@ extension HTTPRequest {
     init(cgi params: FCGIParams, body: Data) {
         var headers: [String: String] = [:]
         for (name, value) in params.values where name.hasPrefix("HTTP_") {
-            headers[name.dropFirst(5).lowercased().replacingOccurrences(of: "_", with: "-")] = value
+            headers[String(name.dropFirst(5).lowercased().map { $0 == "_" ? "-" : $0 })] = value
         }
         if let type = params["CONTENT_TYPE"], !type.isEmpty { headers["content-type"] = type }
         if let length = params["CONTENT_LENGTH"], !length.isEmpty { headers["content-length"] = length }
@@ -40,8 +40,7 @@ extension HTTPRequest {
     }
 
     static func decodeComponent(_ s: Substring) -> String {
-        let spaced = s.replacingOccurrences(of: "+", with: " ")
-        return spaced.removingPercentEncoding ?? spaced
+        PercentDecoding.decode(s, plusAsSpace: true) ?? String(s)
     }
 }
 

@@ -1,5 +1,6 @@
 import FastCGI
-import Foundation
+import FoundationEssentials
+import Dispatch
 import Glibc
 import Logging
 

@@ -1,6 +1,6 @@
 import ArgumentParser
 import FastCGI
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// `fcgi-host probe`: one request to a running pool over FastCGI, as nginx would send it. For

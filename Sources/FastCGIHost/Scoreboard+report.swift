@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import JobQueue
 
 /// What the status report says about the pool besides the scoreboard's counters.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 import Synchronization
 
@@ -64,7 +64,7 @@ final class Scoreboard {
 
     /// The master's board: a new unlinked file under /dev/shm (or the temp directory), mapped shared.
     static func create(slots: Int) throws -> Scoreboard {
-        let dir = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
+        let dir = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp")
         var template = Array("\(dir)/fcgi-host-scoreboard.XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else { throw HostError.system("create the scoreboard in \(dir)") }

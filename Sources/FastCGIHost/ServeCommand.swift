@@ -1,6 +1,6 @@
 import ArgumentParser
 import FastCGI
-import Foundation
+import FoundationEssentials
 import Glibc
 import Handlers
 import Logging

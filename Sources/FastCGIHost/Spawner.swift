@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// Starts worker processes by re-executing this binary with posix_spawn: never fork() a Swift

@@ -1,5 +1,5 @@
 import FastCGI
-import Foundation
+import FoundationEssentials
 import Glibc
 import Handlers
 import Logging

@@ -72,6 +72,9 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
             }
         case let e as PostgresError where e.isConnectionFailure:
             self.init(.unavailable, "the database is unreachable; retry shortly")
+        case let e as PostgresError where e.sqlState == "42P01":
+            // undefined_table: the schema was never migrated, an operator's fix, not a bug.
+            self.init(.unavailable, "the database is not migrated yet: run local-host migrate")
         default:
             self.init(.internal, "internal error")
         }

@@ -1,5 +1,5 @@
 import Accounts
-import Foundation
+import FoundationEssentials
 
 /// Decides who a request comes from, for the level its function demands.
 ///
@@ -44,12 +44,16 @@ struct Authenticator {
         APIError(.forbidden, "this key cannot call this function: it needs the \(level.rawValue) key", details: ["requiredAuth": .string(level.rawValue)])
     }
 
+    static func trimmed(_ s: String) -> String {
+        String(s.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+    }
+
     static func presentedKey(_ request: HTTPRequest) -> String? {
-        if let k = request.header("x-api-key")?.trimmingCharacters(in: .whitespaces), !k.isEmpty { return k }
+        if let k = request.header("x-api-key").map(Self.trimmed), !k.isEmpty { return k }
         if let auth = request.header("authorization") {
             let parts = auth.split(separator: " ", maxSplits: 1)
             if parts.count == 2, parts[0].lowercased() == "bearer" {
-                let k = parts[1].trimmingCharacters(in: .whitespaces)
+                let k = Self.trimmed(String(parts[1]))
                 if !k.isEmpty { return k }
             }
         }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import JobQueue
 
 /// Decodes request bodies, turning decoder failures into the envelope: malformed JSON is 400,

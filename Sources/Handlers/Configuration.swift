@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The environment a host was started with (12-factor). Secrets stay in here and are never logged.
 public struct Configuration: Sendable {

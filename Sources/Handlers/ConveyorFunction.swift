@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import JobQueue
 
 /// One function's call: the request, its path parameters, who called, and — when it runs as a

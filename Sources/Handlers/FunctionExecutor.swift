@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import JobQueue
 
 /// Runs a job by calling the function its kind names, in process, as the job's org.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import JobQueue
 
 /// `functions.json`: the single list of functions, their routes, keys, limits and job policies.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import JobQueue
 
 /// A request as a host hands it to the router: the same shape from nginx, CGI or the CLI.

@@ -1,4 +1,5 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
 import Logging
 
 /// Routes requests to functions by functions.json, checks body limits and keys, and turns every
@@ -50,7 +51,7 @@ public struct Router: Sendable {
         var params: [String: String] = [:]
         for (p, s) in zip(pattern, path) {
             if p.hasPrefix("{") && p.hasSuffix("}") {
-                params[String(p.dropFirst().dropLast())] = String(s).removingPercentEncoding ?? String(s)
+                params[String(p.dropFirst().dropLast())] = PercentDecoding.decode(s) ?? String(s)
             } else if p != s {
                 return nil
             }
@@ -85,7 +86,7 @@ public struct Router: Sendable {
         // Never log headers or bodies: they carry keys and tenant data.
         context.logger.info("request", metadata: [
             "function": "\(name)", "method": "\(request.method.prefix(16))", "status": "\(response.status)",
-            "ms": "\(String(format: "%.2f", ms))",
+            "ms": "\(Double(Int(ms * 100)) / 100)",
         ])
         return response
     }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A strict JSON parser (RFC 8259) into `JSONValue`.
 ///

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// An arbitrary JSON document, used for job payloads and results whose shape the engine does not know.
 ///

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Postgres
 
 /// A job as job-status shows it: its state, its attempts and its whole history.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Runs one claimed job. The hosts implement it by calling the function the job's kind names.
 public protocol JobExecutor {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// One job as a client asks for it in an enqueue body, before validation.
 public struct JobRequest: Sendable {

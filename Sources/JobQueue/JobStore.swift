@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// What the engine needs from storage. `PostgresJobStore` is the implementation; the engine
 /// never sees SQL.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Postgres
 
 /// The engine's storage on PostgreSQL: every statement the engine runs lives in this type's files.

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// RFC 3339 timestamps as the API reads and writes them.
 ///

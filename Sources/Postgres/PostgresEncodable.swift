@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A Swift value that can be sent to the server as a text-format parameter.
 public protocol PostgresEncodable: Sendable {

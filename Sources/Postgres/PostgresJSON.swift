@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// jsonb/json as raw text, passed through untouched in both directions.
 public struct PostgresJSON: PostgresEncodable, PostgresDecodable, Sendable, Equatable {

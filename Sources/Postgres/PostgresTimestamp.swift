@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 extension Date: PostgresEncodable, PostgresDecodable {
     /// timestamptz input: ISO 8601 in UTC with microseconds, e.g. `2026-11-22T17:44:18.123456+00:00`.

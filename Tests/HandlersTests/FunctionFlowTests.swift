@@ -1,6 +1,7 @@
 import Foundation
 import Handlers
 import JobQueue
+import Postgres
 import Testing
 
 struct FunctionFlowTests {
@@ -155,5 +156,27 @@ struct PoolStatusTests {
         let answer = h.call("GET", "/v1/pool/status", key: .some(Harness.adminKey))
         #expect(answer.status == 200)
         #expect(answer.json["workers"] == .int(3))
+    }
+}
+
+struct UnmigratedDatabaseTests {
+    /// A database without the schema is an operator's problem: 503 naming the fix, not a 500.
+    @Test func missingTablesAre503() throws {
+        guard let url = ProcessInfo.processInfo.environment["DATABASE_URL"] else {
+            Issue.record("DATABASE_URL is not set")
+            return
+        }
+        let admin = try Postgres.Connection(url: url)
+        let name = "empty_\(UUID().uuidString.prefix(8).lowercased())"
+        try admin.unsafeExecuteScript("CREATE DATABASE \(name)")
+        defer { try? admin.unsafeExecuteScript("DROP DATABASE \(name) WITH (FORCE)") }
+        let emptyURL = String(url.prefix(upTo: url.lastIndex(of: "/")!)) + "/\(name)"
+        let manifest = try Harness.manifest()
+        let context = FunctionContext(configuration: Configuration(environment: Harness.environment(databaseURL: emptyURL)), manifest: manifest)
+        let answer = Answer(response: try Router(manifest: manifest).handle(
+            HTTPRequest(method: "POST", path: "/v1/jobs", headers: ["x-api-key": "cvk_x", "content-type": "application/json"], body: Data(#"{"kind":"noop"}"#.utf8)),
+            context: context))
+        #expect(answer.status == 503)
+        #expect(answer.json["error"]?["message"]?.stringValue?.contains("migrate") == true)
     }
 }

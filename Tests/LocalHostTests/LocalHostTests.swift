@@ -66,6 +66,7 @@ struct LocalHostTests {
     }
 
     @Test func non2xxExitsNonZeroWithTheEnvelope() throws {
+        #expect(try Self.run(["migrate"]).status == 0)
         let r = try Self.run(["invoke", "enqueue", "--key", "cvk_wrong", "--body", #"{"kind":"noop"}"#])
         #expect(r.status == 1)
         #expect(r.stderr.contains("HTTP 401"))

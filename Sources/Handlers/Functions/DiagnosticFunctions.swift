@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import JobQueue
 
 /// `noop`, a diagnostic job kind: completes at once and echoes its payload as the result.
@@ -26,10 +27,17 @@ struct FailFunction: ConveyorFunction {
     func handle(_ invocation: Invocation, context: FunctionContext) throws -> HTTPResponse {
         let body = try BodyDecoder.decode(Body.self, from: invocation.request, emptyMeans: "{}")
         let attempt = invocation.job?.job.attempt ?? 1
-        if let ms = body.sleepMs, ms > 0 { Thread.sleep(forTimeInterval: Double(min(ms, 60_000)) / 1000) }
+        if let ms = body.sleepMs, ms > 0 { Self.sleep(milliseconds: min(ms, 60_000)) }
         if attempt <= (body.times ?? 1) {
             throw JobFailure(body.message ?? "diagnostic failure", retryable: !(body.permanent ?? false))
         }
         return try .json(200, ["succeededOnAttempt": attempt])
+    }
+
+    /// nanosleep, resumed after signals, so the whole time passes.
+    static func sleep(milliseconds: Int) {
+        var request = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
     }
 }

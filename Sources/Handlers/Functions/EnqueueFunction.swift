@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import JobQueue
 
 /// `enqueue`: adds one job, or `{"jobs": […]}` with up to 1,000 in one statement.

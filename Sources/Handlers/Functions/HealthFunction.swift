@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Postgres
 
 /// `health`: public; 200 when the database answers and every migration is applied, else 503.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import JobQueue
 
 /// `job-status`: one job of the caller's org, with its state, attempts, progress, result and

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import JobQueue
 
 /// `process-batch`: rescues expired leases, then claims and runs due jobs until `maxJobs` or
