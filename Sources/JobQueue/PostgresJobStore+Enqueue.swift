@@ -4,29 +4,7 @@ import Postgres
 extension PostgresJobStore {
     public func enqueue(_ jobs: [NewJob], orgId: Int64) throws -> [EnqueuedJob] {
         guard !jobs.isEmpty else { return [] }
-        // One statement for the whole batch. ORDER BY n makes ids follow the input order, which is
-        // how inserted rows are matched back to their inputs below. The notify runs once per
-        // queue per statement (delivered at commit): the queue's name wakes `cron-driver watch`
-        // to process now; "delayed:<queue>" only tells it to recompute when to wake next.
-        let rows = try connection.query("""
-            WITH input AS (
-                SELECT * FROM jsonb_to_recordset(\(PostgresJSON(text: Self.enqueueJSON(jobs)))::jsonb)
-                    AS i(n integer, kind text, queue text, payload jsonb, priority smallint, delay float8,
-                         run_at timestamptz, max_attempts smallint, key text)
-            ), ins AS (
-                INSERT INTO conveyor_jobs (org_id, queue, kind, payload, priority, run_at, max_attempts, idempotency_key)
-                SELECT \(orgId), queue, kind, payload, priority,
-                       coalesce(run_at, now() + make_interval(secs => coalesce(delay, 0))), max_attempts, key
-                FROM input ORDER BY n
-                ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-                RETURNING id, run_at, idempotency_key, queue
-            )
-            SELECT id, run_at, idempotency_key,
-                   (SELECT count(pg_notify(\(JobQueueSchema.notifyChannel),
-                                           CASE WHEN due THEN q ELSE \(JobQueueSchema.delayedPrefix) || q END))
-                    FROM (SELECT queue AS q, bool_or(run_at <= now()) AS due FROM ins GROUP BY queue) AS queues) AS notified
-            FROM ins
-            """)
+        let rows = jobs.count == 1 ? try insertOne(jobs[0], orgId: orgId) : try insertMany(jobs, orgId: orgId)
         // Queue and kind are the input's; only what the database decided comes back.
         var inserted = try rows.map { row in
             (id: try row.decode("id", as: Int64.self), runAt: try row.decode("run_at", as: Date.self),
@@ -83,6 +61,52 @@ extension PostgresJobStore {
             }
         }
         return results.map { $0! }
+    }
+
+    /// The batch path: one statement for any number of jobs. ORDER BY n makes ids follow the
+    /// input order, which is how inserted rows are matched back to their inputs. The notify runs
+    /// once per queue per statement (delivered at commit): the queue's name wakes
+    /// `cron-driver watch` to process now; "delayed:<queue>" only tells it to recompute when to
+    /// wake next.
+    func insertMany(_ jobs: [NewJob], orgId: Int64) throws -> QueryResult {
+        try connection.query("""
+            WITH input AS (
+                SELECT * FROM jsonb_to_recordset(\(PostgresJSON(text: Self.enqueueJSON(jobs)))::jsonb)
+                    AS i(n integer, kind text, queue text, payload jsonb, priority smallint, delay float8,
+                         run_at timestamptz, max_attempts smallint, key text)
+            ), ins AS (
+                INSERT INTO conveyor_jobs (org_id, queue, kind, payload, priority, run_at, max_attempts, idempotency_key)
+                SELECT \(orgId), queue, kind, payload, priority,
+                       coalesce(run_at, now() + make_interval(secs => coalesce(delay, 0))), max_attempts, key
+                FROM input ORDER BY n
+                ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+                RETURNING id, run_at, idempotency_key, queue
+            )
+            SELECT id, run_at, idempotency_key,
+                   (SELECT count(pg_notify(\(JobQueueSchema.notifyChannel),
+                                           CASE WHEN due THEN q ELSE \(JobQueueSchema.delayedPrefix) || q END))
+                    FROM (SELECT queue AS q, bool_or(run_at <= now()) AS due FROM ins GROUP BY queue) AS queues) AS notified
+            FROM ins
+            """)
+    }
+
+    /// The single-job path, which most callers take: plain VALUES, no JSON recordset to build
+    /// and unpack, no sort. Same conflict rule and the same notification.
+    func insertOne(_ job: NewJob, orgId: Int64) throws -> QueryResult {
+        try connection.query("""
+            WITH ins AS (
+                INSERT INTO conveyor_jobs (org_id, queue, kind, payload, priority, run_at, max_attempts, idempotency_key)
+                VALUES (\(orgId), \(job.queue), \(job.kind), \(PostgresJSON(text: job.payloadJSON))::jsonb, \(job.priority)::smallint,
+                        coalesce(\(job.runAt)::timestamptz, now() + make_interval(secs => coalesce(\(job.delaySeconds)::float8, 0))),
+                        \(job.maxAttempts)::smallint, \(job.idempotencyKey))
+                ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+                RETURNING id, run_at, idempotency_key, queue
+            )
+            SELECT id, run_at, idempotency_key,
+                   pg_notify(\(JobQueueSchema.notifyChannel),
+                             CASE WHEN run_at <= now() THEN queue ELSE \(JobQueueSchema.delayedPrefix) || queue END)::text AS notified
+            FROM ins
+            """)
     }
 
     static var mismatch: JobQueueError {
