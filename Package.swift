@@ -57,7 +57,7 @@ let package = Package(
         .testTarget(name: "AccountsTests", dependencies: ["Accounts"]),
         .testTarget(name: "JobQueueTests", dependencies: ["JobQueue"]),
         .testTarget(name: "HandlersTests", dependencies: [
-            "Handlers",
+            "Handlers", "Accounts",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "LocalHostTests", dependencies: ["LocalHost"]),

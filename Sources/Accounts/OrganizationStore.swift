@@ -44,7 +44,11 @@ public struct OrganizationStore {
 
     /// Resolves a presented key to its org, or nil for an unknown or revoked key.
     public func organization(forKey key: String) throws -> Int64? {
-        let digest = APIKey.digest(key)
+        try organization(forDigest: APIKey.digest(key))
+    }
+
+    /// Resolves a key already hashed with `APIKey.digest`, or nil.
+    public func organization(forDigest digest: [UInt8]) throws -> Int64? {
         let rows = try connection.query("""
             SELECT org_id, key_hash FROM conveyor_api_keys WHERE key_hash = \(Data(digest))::bytea AND revoked_at IS NULL
             """)

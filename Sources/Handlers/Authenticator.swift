@@ -27,7 +27,7 @@ struct Authenticator {
             if isAdmin { return .admin }
         case .tenant:
             if isAdmin || isProcessor { throw Self.wrongScope(level) }
-            if key.hasPrefix(APIKey.tenantPrefix), let org = try OrganizationStore(connection: context.database()).organization(forKey: key) {
+            if key.hasPrefix(APIKey.tenantPrefix), let org = try tenantOrg(key) {
                 return .tenant(orgId: org)
             }
             throw APIError(.unauthorized, "invalid API key")
@@ -38,6 +38,15 @@ struct Authenticator {
             throw Self.wrongScope(level)
         }
         throw APIError(.unauthorized, "invalid API key")
+    }
+
+    /// The org of a tenant key: from the worker's short-lived cache, else from the database.
+    func tenantOrg(_ key: String) throws -> Int64? {
+        let digest = APIKey.digest(key)
+        if let org = context.tenantKeys.org(for: digest) { return org }
+        guard let org = try OrganizationStore(connection: context.database()).organization(forDigest: digest) else { return nil }
+        context.tenantKeys.remember(digest, org: org, ttl: context.tenantKeyTTL)
+        return org
     }
 
     static func wrongScope(_ level: AuthLevel) -> APIError {

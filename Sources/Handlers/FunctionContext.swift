@@ -14,6 +14,11 @@ public final class FunctionContext {
     /// The host's worker-pool report (PHP-FPM style), for `pool-status`; nil in hosts without a pool.
     public var poolStatus: (() -> JSONValue)?
     private var connection: Connection?
+    /// Tenant keys this worker resolved recently (see `TenantKeyCache`).
+    let tenantKeys = TenantKeyCache()
+    /// Seconds a resolved tenant key is trusted before the database is asked again; a revoked key
+    /// stops working within this time. 0 asks every time.
+    public var tenantKeyTTL = TenantKeyCache.defaultTTL
 
     public init(configuration: Configuration = Configuration(), manifest: FunctionManifest,
                 logger: Logger = Logger(label: "conveyor"), connection: Connection? = nil) {

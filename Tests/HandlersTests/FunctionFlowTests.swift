@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import Handlers
 import JobQueue
@@ -178,5 +179,29 @@ struct UnmigratedDatabaseTests {
             context: context))
         #expect(answer.status == 503)
         #expect(answer.json["error"]?["message"]?.stringValue?.contains("migrate") == true)
+    }
+}
+
+struct TenantKeyCacheTests {
+    /// A revoked key stops working once the worker's short cache expires, and a wrong key is
+    /// never cached into working.
+    @Test func revokedKeysStopWorkingWithinTheTTL() throws {
+        let h = try Harness()
+        h.context.tenantKeyTTL = 0.3
+        #expect(h.call("GET", "/v1/jobs").status == 200)
+        #expect(try Accounts.OrganizationStore(connection: h.db).revoke(key: h.key))
+        // Within the TTL the worker still trusts what it resolved a moment ago.
+        #expect(h.call("GET", "/v1/jobs").status == 200)
+        Thread.sleep(forTimeInterval: 0.4)
+        #expect(h.call("GET", "/v1/jobs").status == 401)
+        #expect(h.call("GET", "/v1/jobs").status == 401)
+    }
+
+    @Test func withoutACacheRevocationIsImmediate() throws {
+        let h = try Harness()
+        h.context.tenantKeyTTL = 0
+        #expect(h.call("GET", "/v1/jobs").status == 200)
+        #expect(try Accounts.OrganizationStore(connection: h.db).revoke(key: h.key))
+        #expect(h.call("GET", "/v1/jobs").status == 401)
     }
 }
