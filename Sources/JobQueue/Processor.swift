@@ -111,26 +111,46 @@ public struct Processor {
             let remaining = options.maxJobs - summary.claimed
             let want = nextClaimSize(remaining: remaining, ranJobs: ranJobs, ranSeconds: ranSeconds,
                                      secondsLeft: deadline - Monotonic.now())
+            let claimedAt = Monotonic.now()
             var batch = try store.claim(queues: options.queues, limit: want, leaseSeconds: options.leaseSeconds, owner: owner)
             summary.claimed += batch.count
             // RETURNING order is unspecified; the claim order is the run order.
             batch.sort { ($0.priority, $1.runAt, $1.id) > ($1.priority, $0.runAt, $0.id) }
-            for (index, job) in batch.enumerated() {
-                if Monotonic.now() >= deadline {
-                    let unstarted = batch[index...].map(\.id)
-                    summary.released += try store.release(unstarted, owner: owner)
-                    summary.claimed -= unstarted.count
-                    break claiming
+            // A job may start only while its claim still holds and the budget leaves time to
+            // record it: past the lease another invocation may already have rescued and claimed
+            // it, and running it here too would run it twice.
+            let leaseEnds = claimedAt + options.leaseSeconds - min(1.0, options.leaseSeconds * 0.1)
+            let startBy = min(stopClaiming, leaseEnds)
+            var index = 0
+            do {
+                while index < batch.count {
+                    let job = batch[index]
+                    if Monotonic.now() >= startBy {
+                        let unstarted = batch[index...].map(\.id)
+                        summary.released += try store.release(unstarted, owner: owner)
+                        summary.claimed -= unstarted.count
+                        index = batch.count
+                        try flush()
+                        break claiming
+                    }
+                    let began = Monotonic.now()
+                    let result = runOne(job, owner: owner, leaseSeconds: options.leaseSeconds)
+                    let took = Monotonic.now() - began
+                    index += 1
+                    ranSeconds += took
+                    ranJobs += 1
+                    pending.append((JobOutcome(jobId: job.id, attempt: job.attempt, durationMs: Int((took * 1000).rounded()), result: result), job.kind))
+                    if pending.count >= Self.flushEvery || Monotonic.now() - lastFlush >= Self.flushInterval {
+                        try flush()
+                    }
                 }
-                let began = Monotonic.now()
-                let result = runOne(job, owner: owner, leaseSeconds: options.leaseSeconds)
-                let took = Monotonic.now() - began
-                ranSeconds += took
-                ranJobs += 1
-                pending.append((JobOutcome(jobId: job.id, attempt: job.attempt, durationMs: Int((took * 1000).rounded()), result: result), job.kind))
-                if pending.count >= Self.flushEvery || Monotonic.now() - lastFlush >= Self.flushInterval {
-                    try flush()
+            } catch {
+                // Storage failed mid-batch: hand back what never started so it does not sit in
+                // `running` until its lease ends and lose an attempt to the rescue, then report.
+                if index < batch.count {
+                    _ = try? store.release(batch[index...].map(\.id), owner: owner)
                 }
+                throw error
             }
             try flush()
             if batch.count < want { break }  // nothing more is due: return at once

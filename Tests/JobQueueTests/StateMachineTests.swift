@@ -214,3 +214,26 @@ final class Totals: @unchecked Sendable {
     var value: Int { lock.lock(); defer { lock.unlock() }; return total }
     var ids: [Int64] { lock.lock(); defer { lock.unlock() }; return list }
 }
+
+/// Fixes from review: no job starts after its claim may have been rescued.
+struct LeaseBoundTests {
+    @Test func noJobStartsAfterItsLeaseCouldHaveExpired() throws {
+        let db = try TestDatabase.connect()
+        let store = PostgresJobStore(connection: db)
+        let queue = TestDatabase.uniqueQueue("lease")
+        let ids = try store.enqueue((0..<6).map { _ in newJob(queue) }, orgId: TestDatabase.uniqueOrg()).map(\.id)
+        let started = Totals()
+        // A 2 s lease, 0.5 s jobs and a 30 s budget: only the jobs that can start before the lease
+        // nears its end may run; the rest go back without spending an attempt.
+        let summary = try Processor(store: store, executor: ClosureExecutor { job, _ in
+            started.append(job.id)
+            usleep(500_000)
+            return "null"
+        }, kinds: .test).run(BatchOptions(queues: [queue], maxJobs: 10, maxSeconds: 30, leaseSeconds: 2))
+        #expect(started.ids.count >= 2 && started.ids.count <= 4)
+        #expect(summary.completed == started.ids.count)
+        #expect(summary.released == 6 - started.ids.count)
+        let waiting = try db.query("SELECT count(*)::int AS n FROM conveyor_jobs WHERE id = ANY(\(ids)::bigint[]) AND state = 'available' AND attempt = 0")
+        #expect(try waiting[0].decode("n", as: Int.self) == summary.released)
+    }
+}
