@@ -11,30 +11,34 @@ extension PostgresJobStore {
              key: try row.decodeIfPresent("idempotency_key", as: String.self))
         }
         inserted.sort { $0.id < $1.id }
-        let insertedKeys = Set(inserted.compactMap(\.key))
+        // Keys are compared as Postgres does, byte for byte: Swift's String equality treats
+        // "é" and "e\u{301}" as one key where the unique index sees two.
+        let insertedKeys = Set(inserted.compactMap { $0.key.map { Array($0.utf8) } })
 
         // Walk the inputs in order: each one either took the next inserted row, or repeats a key
         // (earlier in this batch, or already stored) and is answered with that job.
         var results: [EnqueuedJob?] = Array(repeating: nil, count: jobs.count)
-        var byKey: [String: EnqueuedJob] = [:]
+        var byKey: [[UInt8]: EnqueuedJob] = [:]
         var missingKeys: [String] = []
         var next = 0
         for (i, job) in jobs.enumerated() {
-            if let key = job.idempotencyKey {
+            if let key = job.idempotencyKey.map({ Array($0.utf8) }) {
                 if let first = byKey[key] {
                     results[i] = first.markedDuplicate
                     continue
                 }
                 guard insertedKeys.contains(key) else {
-                    missingKeys.append(key)
+                    missingKeys.append(job.idempotencyKey!)
                     continue
                 }
             }
-            guard next < inserted.count, inserted[next].key == job.idempotencyKey else { throw Self.mismatch }
+            guard next < inserted.count, inserted[next].key.map({ Array($0.utf8) }) == job.idempotencyKey.map({ Array($0.utf8) }) else {
+                throw Self.mismatch
+            }
             let answer = EnqueuedJob(id: inserted[next].id, queue: job.queue, kind: job.kind, state: .available,
                                      runAt: inserted[next].runAt, idempotencyKey: job.idempotencyKey, duplicate: false)
             results[i] = answer
-            if let key = job.idempotencyKey { byKey[key] = answer }
+            if let key = job.idempotencyKey { byKey[Array(key.utf8)] = answer }
             next += 1
         }
         guard next == inserted.count else { throw Self.mismatch }
@@ -47,12 +51,12 @@ extension PostgresJobStore {
                 """)
             for row in existing {
                 let key: String = try row.decode("idempotency_key")
-                byKey[key] = EnqueuedJob(id: try row.decode("id"), queue: try row.decode("queue"), kind: try row.decode("kind"),
+                byKey[Array(key.utf8)] = EnqueuedJob(id: try row.decode("id"), queue: try row.decode("queue"), kind: try row.decode("kind"),
                                          state: JobState(rawValue: try row.decode("state")) ?? .available,
                                          runAt: try row.decode("run_at"), idempotencyKey: key, duplicate: true)
             }
             for (i, job) in jobs.enumerated() where results[i] == nil {
-                guard let key = job.idempotencyKey, let found = byKey[key] else {
+                guard let key = job.idempotencyKey, let found = byKey[Array(key.utf8)] else {
                     // The holder of the key vanished between the two statements (pruned): rare enough
                     // that the client's retry is the right answer.
                     throw JobQueueError(.conflict, "the job holding idempotency key '\(job.idempotencyKey ?? "")' changed while enqueueing; retry")

@@ -133,3 +133,19 @@ struct NextRunAtTests {
         #expect(abs(next.timeIntervalSinceNow - 300) < 30)
     }
 }
+
+struct IdempotencyKeyBytesTests {
+    /// "é" precomposed and decomposed are one String to Swift but two keys to the unique index.
+    @Test func canonicallyEqualKeysAreDistinctJobs() throws {
+        let db = try TestDatabase.connect()
+        let store = PostgresJobStore(connection: db)
+        let queue = TestDatabase.uniqueQueue("nfc")
+        let org = TestDatabase.uniqueOrg()
+        let results = try store.enqueue([newJob(queue, key: "caf\u{e9}"), newJob(queue, key: "cafe\u{301}"), newJob(queue, key: "caf\u{e9}")], orgId: org)
+        #expect(results.map(\.duplicate) == [false, false, true])
+        #expect(results[0].id != results[1].id)
+        #expect(results[2].id == results[0].id)
+        let again = try store.enqueue([newJob(queue, key: "cafe\u{301}")], orgId: org)[0]
+        #expect(again.duplicate && again.id == results[1].id)
+    }
+}
