@@ -38,6 +38,16 @@ public enum JSONValue: Sendable, Hashable {
         objectValue?[key]
     }
 
+    /// True when a string or key anywhere inside holds U+0000, which jsonb cannot store.
+    public var containsNUL: Bool {
+        switch self {
+        case .string(let s): return s.utf8.contains(0)
+        case .array(let a): return a.contains { $0.containsNUL }
+        case .object(let o): return o.contains { $0.key.utf8.contains(0) || $0.value.containsNUL }
+        default: return false
+        }
+    }
+
     /// Compact JSON text. Slashes are not escaped; object keys come in no particular order.
     public var jsonText: String {
         var out = ""

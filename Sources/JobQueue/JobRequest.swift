@@ -119,6 +119,10 @@ extension JobRequest {
         guard case .object = payload else {
             throw JobQueueError.invalid(path("payload"), "must be a JSON object")
         }
+        // jsonb cannot store U+0000 (SQLSTATE 22P05): refuse it here, naming the field.
+        guard !payload.containsNUL else {
+            throw JobQueueError.invalid(path("payload"), "strings must not contain the NUL character (\\u0000)")
+        }
         let payloadJSON = payload.jsonText
         guard payloadJSON.utf8.count <= Self.maxPayloadBytes else {
             throw JobQueueError.invalid(path("payload"), "is \(payloadJSON.utf8.count) bytes; the limit is \(Self.maxPayloadBytes) bytes",

@@ -57,6 +57,8 @@ struct BadInputTests {
         Case(name: "no such path", path: "/v1/nothing-here", body: "{}", status: 404, code: "not_found"),
         Case(name: "job-only kind has no route", path: "/v1/noop", body: "{}", status: 404, code: "not_found"),
         Case(name: "job id not a number", method: "GET", path: "/v1/jobs/abc", status: 404, code: "not_found"),
+        Case(name: "NUL in a payload string", body: #"{"kind":"noop","payload":{"a":"x\u0000y"}}"#, status: 422, code: "invalid_input", field: "payload"),
+        Case(name: "NUL in a payload key", body: #"{"kind":"noop","payload":{"a\u0000":1}}"#, status: 422, code: "invalid_input", field: "payload"),
     ]
 
     @Test(arguments: cases)
@@ -83,6 +85,15 @@ struct BadInputTests {
         // No key or body ever comes back in an error.
         let text = String(decoding: answer.response.body, as: UTF8.self)
         #expect(!text.contains(h.key) && !text.contains(Harness.processorKey) && !text.contains(Harness.adminKey))
+    }
+
+    /// Query filters reach SQL as binds; a NUL byte or a bad name must be a 422, not a 500.
+    @Test(arguments: [["queue": "a\u{0}b"], ["kind": "x\u{0}"], ["queue": "NOT VALID"], ["kind": ""]])
+    func listFiltersAreValidated(query: [String: String]) throws {
+        let h = try Harness()
+        let answer = h.call("GET", "/v1/jobs", query: query)
+        #expect(answer.status == 422)
+        #expect(answer.errorCode == "invalid_input")
     }
 
     @Test func anotherOrgsJobIsA404LikeAMissingOne() throws {

@@ -31,8 +31,18 @@ struct ListJobsFunction: ConveyorFunction {
             }
             filter.state = state
         }
-        filter.queue = q["queue"]
-        filter.kind = q["kind"]
+        if let queue = q["queue"] {
+            guard JobRequest.isValidQueueName(queue) else {
+                throw APIError(.invalidInput, "queue: is not a valid queue name", details: ["field": "queue"])
+            }
+            filter.queue = queue
+        }
+        if let kind = q["kind"] {
+            guard (1...200).contains(kind.utf8.count), !kind.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+                throw APIError(.invalidInput, "kind: must be 1 to 200 characters with no control characters", details: ["field": "kind"])
+            }
+            filter.kind = kind
+        }
         if let l = q["limit"] {
             guard let limit = Int(l), (1...200).contains(limit) else {
                 throw APIError(.invalidInput, "limit: must be between 1 and 200", details: ["field": "limit"])
