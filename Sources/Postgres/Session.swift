@@ -30,6 +30,9 @@ struct Session {
     var prepared: [String: String] = [:]
     /// Bounds the cache for programs that build many distinct statements.
     static let preparedLimit = 512
+    /// Numbers statement names; never reused on this connection, so a name cannot collide with a
+    /// statement the server still holds after a partial DEALLOCATE.
+    var preparedSerial = 0
 
     init(conn: OpaquePointer) {
         self.conn = conn
@@ -156,7 +159,8 @@ struct Session {
             _ = try finish(PQexec(conn, "DEALLOCATE ALL"))
             prepared.removeAll()
         }
-        let name = "conveyor_\(prepared.count)"
+        preparedSerial += 1
+        let name = "conveyor_\(preparedSerial)"
         _ = try finish(PQprepare(conn, name, text, Int32(parameterCount), nil))
         prepared[text] = name
         return name
