@@ -63,31 +63,23 @@ public struct FCGIServeLoop {
                         if idleFor >= recycleIdleSeconds || shouldStop() { break }
                         let ready = try waitIdle(connection.socket.fd, listener: nil, timeout: recycleIdleSeconds - idleFor)
                         if !ready.client { continue }
-                        hasSpoken = true
-                        do {
-                            if try connection.step() { served += 1 }
-                        } catch {
-                            connection.report(error)
-                            connection.close()
+                    } else {
+                        // A silent newcomer still gets a moment to send the request it connected for.
+                        if shouldStop() && (hasSpoken || Self.seconds(since: acceptedAt) > idleCheckSeconds) { break }
+                        if !hasSpoken && Self.seconds(since: acceptedAt) > options.readTimeout { break }
+                        let idleFor = Self.seconds(since: idleSince)
+                        let mayDisplace = hasSpoken && idleFor >= displaceAfterIdleSeconds
+                        // Polling the listener while the connection may not be displaced would spin.
+                        let ready = try waitIdle(connection.socket.fd, listener: mayDisplace ? listener.fd : nil,
+                                                 timeout: hasSpoken && !mayDisplace ? displaceAfterIdleSeconds - idleFor : idleCheckSeconds)
+                        guard ready.client else {
+                            // If another worker won the race for the newcomer, this one keeps its connection.
+                            if ready.listener, let next = try listener.accept(sendTimeout: options.writeTimeout) {
+                                pending = next
+                                break
+                            }
+                            continue
                         }
-                        idleSince = Self.nowNs()
-                        continue
-                    }
-                    // A silent newcomer still gets a moment to send the request it connected for.
-                    if shouldStop() && (hasSpoken || Self.seconds(since: acceptedAt) > idleCheckSeconds) { break }
-                    if !hasSpoken && Self.seconds(since: acceptedAt) > options.readTimeout { break }
-                    let idleFor = Self.seconds(since: idleSince)
-                    let mayDisplace = hasSpoken && idleFor >= displaceAfterIdleSeconds
-                    // Polling the listener while the connection may not be displaced would spin.
-                    let ready = try waitIdle(connection.socket.fd, listener: mayDisplace ? listener.fd : nil,
-                                             timeout: hasSpoken && !mayDisplace ? displaceAfterIdleSeconds - idleFor : idleCheckSeconds)
-                    guard ready.client else {
-                        // If another worker won the race for the newcomer, this one keeps its connection.
-                        if ready.listener, let next = try listener.accept(sendTimeout: options.writeTimeout) {
-                            pending = next
-                            break
-                        }
-                        continue
                     }
                 }
                 hasSpoken = true
