@@ -34,7 +34,7 @@ struct Authenticator {
         }
         // A valid key of another level is a scope error; anything else is simply wrong.
         if isAdmin || isProcessor { throw Self.wrongScope(level) }
-        if key.hasPrefix(APIKey.tenantPrefix), (try? OrganizationStore(connection: context.database()).organization(forKey: key)) != nil {
+        if key.hasPrefix(APIKey.tenantPrefix), (try? tenantOrg(key)) != nil {
             throw Self.wrongScope(level)
         }
         throw APIError(.unauthorized, "invalid API key")

@@ -130,7 +130,6 @@ public struct Processor {
                         summary.released += try store.release(unstarted, owner: owner)
                         summary.claimed -= unstarted.count
                         index = batch.count
-                        try flush()
                         break claiming
                     }
                     let began = Monotonic.now()
