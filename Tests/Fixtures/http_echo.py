@@ -25,6 +25,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from fixture_process import detach_from_test
+
 connections = 0
 connections_lock = threading.Lock()
 
@@ -113,28 +115,13 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = dispatch
 
 
-def exit_with_parent():
-    """Exits once the process that started us is gone (we get re-parented)."""
-    parent = os.getppid()
-
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(0)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port-file", required=True)
     parser.add_argument("--tls-cert")
     parser.add_argument("--tls-key")
     args = parser.parse_args()
-    # Swift's Foundation.Process passes on the spawning thread's signal mask, which blocks
-    # SIGTERM: unblock everything so the test's terminate() works.
-    signal.pthread_sigmask(signal.SIG_SETMASK, set())
-    exit_with_parent()
+    detach_from_test()
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True

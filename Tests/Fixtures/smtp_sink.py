@@ -27,6 +27,8 @@ import warnings
 from aiosmtpd.controller import UnthreadedController
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from fixture_process import detach_from_test
+
 
 def write_atomically(path, data):
     temporary = path + ".tmp"
@@ -66,28 +68,13 @@ class Sink:
         return f"250 OK queued as {number}"
 
 
-def exit_with_parent():
-    """Exits once the process that started us is gone (we get re-parented)."""
-    parent = os.getppid()
-
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(0)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port-file", required=True)
     parser.add_argument("--maildir", required=True)
     parser.add_argument("--auth", help="USER:PASS required via AUTH")
     args = parser.parse_args()
-    # Swift's Foundation.Process passes on the spawning thread's signal mask, which blocks
-    # SIGTERM: unblock everything so the test's terminate() works.
-    signal.pthread_sigmask(signal.SIG_SETMASK, set())
-    exit_with_parent()
+    detach_from_test()
     # aiosmtpd warns (rightly) about AUTH without TLS; this sink is loopback-only.
     warnings.simplefilter("ignore")
     logging.getLogger("mail.log").setLevel(logging.ERROR)
