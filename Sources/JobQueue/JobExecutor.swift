@@ -12,10 +12,14 @@ public struct JobFailure: Error, Sendable, Equatable, CustomStringConvertible {
     public var message: String
     /// False dead-letters the job at once, whatever attempts remain (e.g. a permanent SMTP 5xx).
     public var retryable: Bool
+    /// The earliest the next attempt may run, in seconds from now, when the failure says so
+    /// (an HTTP 429's Retry-After). The retry waits for the later of this and the backoff.
+    public var retryAfterSeconds: Double?
 
-    public init(_ message: String, retryable: Bool = true) {
+    public init(_ message: String, retryable: Bool = true, retryAfterSeconds: Double? = nil) {
         self.message = message
         self.retryable = retryable
+        self.retryAfterSeconds = retryAfterSeconds
     }
 
     public var description: String { message }

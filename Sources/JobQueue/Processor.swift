@@ -180,17 +180,20 @@ public struct Processor {
         do {
             return .completed(resultJSON: try executor.execute(job, context: context))
         } catch let failure as JobFailure {
-            return decide(job, message: failure.message, retryable: failure.retryable)
+            return decide(job, message: failure.message, retryable: failure.retryable, retryAfter: failure.retryAfterSeconds)
         } catch {
             return decide(job, message: String(describing: error), retryable: true)
         }
     }
 
-    /// Retry with backoff while attempts remain; otherwise dead-letter.
-    func decide(_ job: ClaimedJob, message: String, retryable: Bool) -> JobOutcome.Result {
+    /// Retry with backoff while attempts remain; otherwise dead-letter. A server's own
+    /// Retry-After wins when it asks for longer than the backoff (capped at a day, so a hostile
+    /// header cannot park a job for ever).
+    func decide(_ job: ClaimedJob, message: String, retryable: Bool, retryAfter: Double? = nil) -> JobOutcome.Result {
         let message = String(message.prefix(2000))
         guard retryable, !job.isLastAttempt else { return .dead(error: message) }
-        let delay = kinds.retryPolicy(for: job.kind).delay(afterAttempt: job.attempt)
+        var delay = kinds.retryPolicy(for: job.kind).delay(afterAttempt: job.attempt)
+        if let retryAfter, retryAfter.isFinite { delay = max(delay, min(retryAfter, 86_400)) }
         return .retry(error: message, delaySeconds: delay)
     }
 }

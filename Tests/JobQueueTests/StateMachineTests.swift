@@ -78,6 +78,17 @@ struct StateMachineTests {
         }
     }
 
+    @Test(arguments: [(3600.0, 3590.0...3601.0), (1.0, 20.0...31.0), (1e9, 86_390.0...86_401.0)])
+    func retryAfterWinsOnlyWhenLongerThanBackoff(retryAfter: Double, expected: ClosedRange<Double>) throws {
+        let id = try store.enqueue([newJob(queue, kind: "fail", maxAttempts: 3)], orgId: org)[0].id
+        let summary = try processor { _, _ in throw JobFailure("429 slow down", retryAfterSeconds: retryAfter) }.run(options())
+        #expect(summary.retried == 1)
+        let job = try #require(try store.job(id: id, orgId: org))
+        #expect(job.state == .available)
+        // Backoff for the fail kind is 24–30 s; a day caps what a server may ask for.
+        #expect(expected.contains(job.runAt.timeIntervalSinceNow))
+    }
+
     @Test func permanentFailureDeadLettersAtOnce() throws {
         let id = try store.enqueue([newJob(queue, kind: "fail", maxAttempts: 5)], orgId: org)[0].id
         let summary = try processor { _, _ in throw JobFailure("550 mailbox unavailable", retryable: false) }.run(options())
