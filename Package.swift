@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "queue-bench", targets: ["QueueBench"]),
         .executable(name: "fcgi-host", targets: ["FastCGIHost"]),
         .executable(name: "cron-driver", targets: ["CronDriver"]),
+        // @products: new executables above this line
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -25,6 +26,7 @@ let package = Package(
         ]),
         .target(name: "Handlers", dependencies: [
             "Postgres", "Accounts", "JobQueue",
+            // @handler-deps: modules Handlers uses, above this line
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "LocalHost", dependencies: [
@@ -52,6 +54,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // @targets: new library/executable targets above this line
 
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
         .testTarget(name: "AccountsTests", dependencies: ["Accounts"]),
@@ -68,5 +71,6 @@ let package = Package(
         .testTarget(name: "CronDriverTests", dependencies: ["CronDriver", "Handlers", "JobQueue", "Postgres"]),
         // The deployment end to end: nginx, fcgi-host, fcgiwrap, cron-driver and PostgreSQL.
         .testTarget(name: "EndToEndTests", dependencies: ["Curl", "Handlers", "JobQueue", "Postgres", "FastCGIHost", "CronDriver"]),
+        // @tests: new test targets above this line
     ]
 )

@@ -36,6 +36,7 @@ public enum FunctionRegistry {
         PoolStatusFunction(),
         NoopFunction(),
         FailFunction(),
+        // @functions: new functions above this line
     ]
 
     public static var byName: [String: any ConveyorFunction] {

@@ -5,7 +5,11 @@ import Postgres
 /// Every module's migrations, in one numbered sequence.
 public enum ConveyorSchema {
     public static var migrations: [Migration] {
-        AccountsSchema.migrations + JobQueueSchema.migrations
+        [
+            AccountsSchema.migrations,
+            JobQueueSchema.migrations,
+            // @schemas: each module's migrations, above this line
+        ].flatMap { $0 }
     }
 
     /// Applies what is missing, under the migrator's advisory lock.
