@@ -1,5 +1,5 @@
 import CCurl
-import Foundation
+import FoundationEssentials
 
 extension CurlError {
     /// An error for a failed libcurl call: strerror, then the error buffer's detail when it adds
@@ -7,7 +7,7 @@ extension CurlError {
     init(libcurl code: CURLcode, detail: String, responseCode: Int?, secrets: [String] = []) {
         let words = String(cString: curl_easy_strerror(code))
         var message = words
-        let detail = detail.trimmingCharacters(in: .whitespacesAndNewlines)
+        let detail = detail.trimmingWhitespace()
         if !detail.isEmpty, detail != words { message += ": " + detail }
         self.init(
             CurlError.classify(code), curlCode: Int32(bitPattern: code.rawValue),
@@ -52,7 +52,7 @@ extension CurlError {
     static func redact(_ message: String, secrets: [String]) -> String {
         var message = message
         for secret in secrets where secret.count >= 3 {
-            message = message.replacingOccurrences(of: secret, with: "***")
+            message = message.replacingAll(secret, with: "***")
         }
         return message
     }

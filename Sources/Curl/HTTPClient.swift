@@ -1,5 +1,5 @@
 import CCurl
-import Foundation
+import FoundationEssentials
 
 /// One reusable easy handle: connections are kept alive between calls. Not thread-safe; one per thread.
 ///

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// One HTTP request for `HTTPClient`.
 public struct HTTPClientRequest: Sendable {
@@ -80,13 +80,13 @@ public struct HTTPClientRequest: Sendable {
 
     /// User name and password embedded in the URL, to keep them out of error messages.
     var urlSecrets: [String] {
-        guard let schemeEnd = url.range(of: "://") else { return [] }
+        guard let schemeEnd = url.firstRange(of: "://") else { return [] }
         let rest = url[schemeEnd.upperBound...]
         let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
         guard let at = authority.lastIndex(of: "@") else { return [] }
         let userinfo = authority[..<at]
         let parts = userinfo.split(separator: ":", maxSplits: 1).map(String.init)
-        return parts + parts.compactMap { $0.removingPercentEncoding }
+        return parts + parts.compactMap { $0.removingPercentEscapes() }
     }
 }
 

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A response of any status: 4xx and 5xx are answers, not errors.
 public struct HTTPClientResponse: Sendable {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The state one HTTP transfer's callbacks fill in. libcurl calls back on the thread running
 /// `perform()`, so no locking is needed.
@@ -36,10 +36,10 @@ final class HTTPTransfer {
             headers.removeAll()
         } else if let first = line.first, first == " " || first == "\t", !headers.isEmpty {
             // Obsolete line folding continues the previous value.
-            headers[headers.count - 1].1 += " " + line.trimmingCharacters(in: .whitespaces)
+            headers[headers.count - 1].1 += " " + line.trimmingWhitespace()
         } else if let colon = line.firstIndex(of: ":") {
             let name = String(line[..<colon])
-            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            let value = line[line.index(after: colon)...].trimmingWhitespace()
             headers.append((name, value))
         }
         return bytes.count

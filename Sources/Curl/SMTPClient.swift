@@ -1,5 +1,5 @@
 import CCurl
-import Foundation
+import FoundationEssentials
 
 /// Delivers messages over SMTP with one reusable easy handle: a connection to the same server
 /// (and credentials) is kept alive between messages. Not thread-safe; one per thread.

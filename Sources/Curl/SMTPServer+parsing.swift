@@ -8,7 +8,7 @@ extension SMTPServer {
         parsing smtpURL: String, ehloName: String = "localhost", connectTimeout: Double = 10,
         timeout: Double = 60
     ) throws {
-        guard let separator = smtpURL.range(of: "://") else {
+        guard let separator = smtpURL.firstRange(of: "://") else {
             throw CurlError.invalidInput("SMTP_URL must start with smtp:// or smtps://")
         }
         let scheme = smtpURL[..<separator.lowerBound].lowercased()

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Where and how `SMTPClient` delivers: address, credentials, TLS mode, EHLO name, timeouts.
 ///
@@ -80,7 +80,7 @@ public struct SMTPServer: Sendable, CustomStringConvertible, CustomDebugStringCo
 
     /// Splits smtp[s]://host[:port][/] into its lowercased scheme and its authority.
     static func splitBaseURL(_ url: String) throws -> (scheme: String, authority: String) {
-        guard let separator = url.range(of: "://") else {
+        guard let separator = url.firstRange(of: "://") else {
             throw CurlError.invalidInput("the SMTP URL must start with smtp:// or smtps://")
         }
         let scheme = url[..<separator.lowerBound].lowercased()
@@ -102,7 +102,7 @@ public struct SMTPServer: Sendable, CustomStringConvertible, CustomDebugStringCo
     static func isValidEHLOName(_ name: String) -> Bool {
         !name.isEmpty && name.utf8.count <= 255 && name.unicodeScalars.allSatisfy { scalar in
             scalar.isASCII
-                && (CharacterSet.alphanumerics.contains(scalar) || ".-_[]:".unicodeScalars.contains(scalar))
+                && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || ".-_[]:".unicodeScalars.contains(scalar))
         }
     }
 }
