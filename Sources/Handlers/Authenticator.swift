@@ -53,8 +53,14 @@ struct Authenticator {
         APIError(.forbidden, "this key cannot call this function: it needs the \(level.rawValue) key", details: ["requiredAuth": .string(level.rawValue)])
     }
 
+    /// Drops surrounding spaces and tabs. Works on UTF-8 bytes: the Character-based version
+    /// (reversed twice) was a sixth of a worker's CPU time per request under load.
     static func trimmed(_ s: String) -> String {
-        String(s.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+        let bytes = s.utf8
+        let isBlank = { (b: UInt8) in b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") }
+        guard let first = bytes.firstIndex(where: { !isBlank($0) }), let last = bytes.lastIndex(where: { !isBlank($0) }) else { return "" }
+        if first == bytes.startIndex && last == bytes.index(before: bytes.endIndex) { return s }
+        return String(s[first...last])
     }
 
     static func presentedKey(_ request: HTTPRequest) -> String? {
