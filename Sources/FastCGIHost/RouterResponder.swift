@@ -66,8 +66,8 @@ final class RouterResponder: FCGIResponder {
         case .incompleteBody(let expected, let received):
             error = APIError(.invalidInput, "the body ended after \(received) of \(expected) bytes", details: ["field": "content-length"])
         }
-        // The router logs every request it answers; this one never reached it.
-        context.logger.info("request", metadata: [
+        // Logged like the router's requests; this one never reached it.
+        context.logger.debug("request", metadata: [
             "function": "\(name)", "method": "\(params.method.prefix(16))", "status": "\(error.status)", "ms": "0",
         ])
         return FCGIResponse(HTTPResponse.error(error))
