@@ -76,16 +76,23 @@ public final class FCGISocket {
     }
 
     static func read(_ fd: Int32, appendingTo buffer: inout [UInt8], maxCount: Int, timeout: Double?) throws -> Int {
-        guard try waitReadable(fd, timeout: timeout) else {
-            throw FCGIError(.timeout, "the peer sent nothing for \(timeout ?? 0) seconds")
-        }
         // A scratch buffer and one copy: growing the array by 64 KiB of zeros and trimming it
         // back costs milliseconds per read in a debug build.
         return try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: maxCount) { scratch in
+            // Try first, wait only if nothing is there: the serve loop already waited for the
+            // request, so a poll before every read would be a wasted system call.
             var n = 0
             repeat {
-                n = Glibc.read(fd, scratch.baseAddress!, maxCount)
+                n = recv(fd, scratch.baseAddress!, maxCount, Int32(MSG_DONTWAIT))
             } while n < 0 && errno == EINTR
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOTSOCK) {
+                guard try waitReadable(fd, timeout: timeout) else {
+                    throw FCGIError(.timeout, "the peer sent nothing for \(timeout ?? 0) seconds")
+                }
+                repeat {
+                    n = Glibc.read(fd, scratch.baseAddress!, maxCount)
+                } while n < 0 && errno == EINTR
+            }
             guard n >= 0 else {
                 if errno == ECONNRESET { return 0 }
                 throw FCGIError.system("read")
