@@ -62,6 +62,20 @@ public final class Connection: Sendable {
         try query(sql).affectedRows
     }
 
+    /// Runs each statement in its own implicit transaction, in order, in one round trip, and
+    /// returns each one's outcome: a failure does not stop the statements after it. For work
+    /// that must commit separately but need not wait for a round trip each, such as a
+    /// notification sent after (never inside) the transaction it announces. Throws only when the
+    /// connection breaks, or when called inside a transaction.
+    public func pipelined(_ statements: [SQL]) throws -> [Result<QueryResult, PostgresError>] {
+        try withSession { try $0.executePipelined(statements) }
+    }
+
+    /// True inside `transaction` or a hand-written BEGIN: statements run now commit with it.
+    public var isInTransaction: Bool {
+        withSession { $0.inTransaction }
+    }
+
     /// Runs a multi-statement script through the simple query protocol. The only entry point
     /// that takes raw text, hence the name: never pass it data from outside the program.
     public func unsafeExecuteScript(_ script: String) throws {

@@ -1,0 +1,85 @@
+import CLibPQ
+
+extension Session {
+    /// Runs `statements` as separate implicit transactions, in order, in one round trip (libpq
+    /// pipeline mode with a Sync after each). Each statement commits or fails on its own; a
+    /// failure does not stop the ones after it. Only outside a transaction: inside one there is
+    /// nothing to gain and a failure would leave the transaction in an unclear state.
+    mutating func executePipelined(_ statements: [SQL]) throws -> [Result<QueryResult, PostgresError>] {
+        guard !inTransaction else {
+            throw PostgresError(.query, message: "a pipeline of separate transactions cannot run inside a transaction")
+        }
+        for sql in statements where sql.text.utf8.contains(0) {
+            throw PostgresError(.encoding, message: "statement text contains a NUL byte")
+        }
+        try prepareToSend()
+        // Prepared before entering the pipeline: PQprepare waits for its answer, which pipeline
+        // mode does not allow. Once per statement text and connection.
+        let names = try statements.map { try preparedName(for: $0.text, parameterCount: $0.binds.count) }
+        guard PQenterPipelineMode(conn) == 1 else { throw failure(from: nil) }
+        defer { leavePipeline() }
+
+        for (sql, name) in zip(statements, names) {
+            let binds = sql.binds
+            let conn = self.conn
+            let sent = try LibPQStrings.withBinds(binds) { values in
+                PQsendQueryPrepared(conn, name, Int32(binds.count), values, nil, nil, 0)
+            }
+            // The Sync ends the statement's implicit transaction and (libpq 15) flushes it, so the
+            // server starts on it while the next one is still being written.
+            guard sent == 1, PQpipelineSync(conn) == 1 else { throw connectionBroke() }
+        }
+
+        var results: [Result<QueryResult, PostgresError>] = []
+        results.reserveCapacity(statements.count)
+        for _ in statements {
+            results.append(try readPipelinedResult())
+        }
+        // Someone ran DEALLOCATE or DISCARD on this session: the next call prepares afresh.
+        // (Nothing is rerun here: the statements that did run have committed.)
+        if results.contains(where: { if case .failure(let e) = $0 { e.sqlState == "26000" } else { false } }) {
+            prepared.removeAll()
+        }
+        return results
+    }
+
+    /// One statement's answer: its result, the NULL that ends it, then the Sync's marker. A
+    /// statement that failed ends at the Sync too (its transaction is rolled back there).
+    private mutating func readPipelinedResult() throws -> Result<QueryResult, PostgresError> {
+        var outcome: Result<QueryResult, PostgresError>?
+        while true {
+            guard let result = PQgetResult(conn) else {
+                guard isConnectionOK else { throw connectionBroke() }
+                continue  // the end of one statement's results; the Sync marker follows
+            }
+            let status = PQresultStatus(result)
+            if status == PGRES_PIPELINE_SYNC {
+                PQclear(result)
+                return outcome ?? .failure(PostgresError(.query, message: "the server answered a pipelined statement with nothing"))
+            }
+            if outcome == nil {
+                do {
+                    outcome = .success(try finish(result))  // finish frees the result
+                } catch let error as PostgresError {
+                    outcome = .failure(error)
+                }
+            } else {
+                PQclear(result)
+            }
+            guard isConnectionOK else { throw connectionBroke() }
+        }
+    }
+
+    private mutating func connectionBroke() -> PostgresError {
+        needsReset = true
+        return PostgresError(.connection, message: errorMessage())
+    }
+
+    /// Back to normal mode. Exiting fails while results are unread, so on an early exit the
+    /// connection is marked for a reset rather than reused half-read.
+    private mutating func leavePipeline() {
+        if PQexitPipelineMode(conn) != 1 {
+            needsReset = true
+        }
+    }
+}
