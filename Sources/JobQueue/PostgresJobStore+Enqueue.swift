@@ -96,21 +96,45 @@ extension PostgresJobStore {
 
     /// The single-job path, which most callers take: plain VALUES, no JSON recordset to build
     /// and unpack, no sort. Same conflict rule and the same notification.
+    ///
+    /// Outside a transaction the notification is sent after the insert has committed, in its
+    /// own transaction with an asynchronous commit, pipelined so it costs no extra round trip.
+    /// A NOTIFY inside the insert's transaction takes a database-wide lock that it holds through
+    /// the commit's WAL flush, so concurrent enqueues could not share a flush: pgbench measured
+    /// insert+notify at half the rate of a plain insert, and insert then notify at 0.7 of it.
+    /// Losing that notification in a crash loses nothing: the job is committed and the crontab
+    /// (or the next notification) picks it up.
     func insertOne(_ job: NewJob, orgId: Int64) throws -> QueryResult {
-        try connection.query("""
-            WITH ins AS (
-                INSERT INTO conveyor_jobs (org_id, queue, kind, payload, priority, run_at, max_attempts, idempotency_key)
-                VALUES (\(orgId), \(job.queue), \(job.kind), \(PostgresJSON(text: job.payloadJSON))::jsonb, \(job.priority)::smallint,
-                        coalesce(\(job.runAt)::timestamptz, now() + make_interval(secs => coalesce(\(job.delaySeconds)::float8, 0))),
-                        \(job.maxAttempts)::smallint, \(job.idempotencyKey))
-                ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-                RETURNING id, run_at, idempotency_key, queue
-            )
+        if connection.isInTransaction {
+            return try connection.query(insertOneStatement(job, orgId: orgId, notifying: true))
+        }
+        let delayed = job.runAt.map { $0 > Date() } ?? ((job.delaySeconds ?? 0) > 0)
+        let channelPayload = delayed ? JobQueueSchema.delayedPrefix + job.queue : job.queue
+        let outcomes = try connection.pipelined([
+            insertOneStatement(job, orgId: orgId, notifying: false),
+            "SELECT set_config('synchronous_commit', 'off', true), pg_notify(\(JobQueueSchema.notifyChannel), \(channelPayload))",
+        ])
+        // A failed notification is not a failed enqueue: the job is stored.
+        return try outcomes[0].get()
+    }
+
+    func insertOneStatement(_ job: NewJob, orgId: Int64, notifying: Bool) -> SQL {
+        let insert: SQL = """
+            INSERT INTO conveyor_jobs (org_id, queue, kind, payload, priority, run_at, max_attempts, idempotency_key)
+            VALUES (\(orgId), \(job.queue), \(job.kind), \(PostgresJSON(text: job.payloadJSON))::jsonb, \(job.priority)::smallint,
+                    coalesce(\(job.runAt)::timestamptz, now() + make_interval(secs => coalesce(\(job.delaySeconds)::float8, 0))),
+                    \(job.maxAttempts)::smallint, \(job.idempotencyKey))
+            ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+            RETURNING id, run_at, idempotency_key, queue
+            """
+        guard notifying else { return insert }
+        return """
+            WITH ins AS (\(insert))
             SELECT id, run_at, idempotency_key,
                    pg_notify(\(JobQueueSchema.notifyChannel),
                              CASE WHEN run_at <= now() THEN queue ELSE \(JobQueueSchema.delayedPrefix) || queue END)::text AS notified
             FROM ins
-            """)
+            """
     }
 
     static var mismatch: JobQueueError {
