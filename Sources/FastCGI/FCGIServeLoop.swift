@@ -1,15 +1,16 @@
 import Dispatch
 import Glibc
 
-/// A worker's accept loop: one connection at a time, synchronously.
+/// A worker's serve loop: it holds several connections and answers one request at a time,
+/// from whichever connection has one.
 ///
-/// Web servers cache idle upstream connections (nginx `keepalive`, one cache per nginx worker).
-/// A worker parked on such a connection would starve new ones, so between requests it polls both
-/// the connection and the listener, and when a new connection is waiting it takes it and drops
-/// the idle one. Two rules keep that from dropping a request on the floor:
-/// - a connection that has not sent anything yet is never displaced (its request is on the way);
-/// - a connection is displaced only once it has been idle for `displaceAfterIdleSeconds`, so a
-///   web server that reuses it right after a response does not race the close.
+/// Web servers keep idle upstream connections (nginx `keepalive`) and open more under load. A
+/// worker that served only one connection at a time would leave requests on the others waiting
+/// until its own connection went idle, which under steady load is never: with more connections
+/// than workers, throughput collapsed. So each worker polls the listener and every connection it
+/// holds, and serves whichever is ready, round-robin. It never closes an idle kept connection to
+/// make room (closing one just as the web server reuses it would lose that request, and nginx
+/// does not retry a POST); it closes connections only when it stops or recycles, as below.
 public struct FCGIServeLoop {
     /// Why `run` returned.
     public enum Outcome: Equatable, Sendable {
@@ -22,11 +23,12 @@ public struct FCGIServeLoop {
     public var maxRequests = 0
     /// How often an idle wait wakes to check `shouldStop`.
     public var idleCheckSeconds = 1.0
-    /// How long a kept connection must have been idle before a newcomer may displace it.
-    public var displaceAfterIdleSeconds = 0.05
-    /// Once `maxRequests` is reached, how long the kept connection must sit idle before the
-    /// worker closes it and exits (unless the web server closes it first).
+    /// Once `maxRequests` is reached (or a stop asked for), how long a kept connection must sit
+    /// idle before the worker closes it, unless the web server closes it first.
     public var recycleIdleSeconds = 1.0
+    /// Connections one worker holds at most; beyond that it stops accepting and leaves newcomers
+    /// to the other workers.
+    public var maxConnections = 64
     /// A non-blocking descriptor (e.g. a signal self-pipe) whose readability wakes idle waits.
     public var wakeFD: Int32?
     /// Checked between requests; true ends the loop.
@@ -38,85 +40,117 @@ public struct FCGIServeLoop {
         self.options = options
     }
 
+    /// One held connection and what the loop knows of it.
+    final class Held {
+        let connection: FCGIConnection
+        /// Accepted, or last answered: the start of its current idle time.
+        var idleSince = FCGIServeLoop.nowNs()
+        /// It has sent something: a connection that has not is about to send its request.
+        var hasSpoken = false
+
+        init(_ connection: FCGIConnection) {
+            self.connection = connection
+        }
+
+        var isBusy: Bool { connection.isInFlight || connection.hasBufferedInput }
+    }
+
     /// Accepts and serves connections until `shouldStop` or `maxRequests`.
     public func run(listener: FCGIListener, responder: any FCGIResponder) throws -> Outcome {
         try listener.setNonBlocking()
         var served = 0
-        var pending: FCGISocket?
-        // A connection already accepted is served even when a stop comes: nobody else will.
-        while pending != nil || !shouldStop() {
-            guard let socket = try pending ?? waitAndAccept(listener) else { continue }
-            pending = nil
-            connectionAccepted()
-            let connection = FCGIConnection(socket: socket, responder: responder, options: options)
-            let acceptedAt = Self.nowNs()
-            var hasSpoken = false
-            var idleSince = acceptedAt
-            while connection.isOpen {
-                if !connection.isInFlight && !connection.hasBufferedInput {
-                    if maxRequests > 0 && served >= maxRequests {
-                        // Recycling must not race the web server: closing a kept connection just
-                        // as nginx reuses it loses that request (nginx does not retry a POST). So
-                        // keep serving it until nginx closes it (its keepalive_requests or
-                        // keepalive_timeout) or leaves it idle for recycleIdleSeconds.
-                        let idleFor = Self.seconds(since: idleSince)
-                        if idleFor >= recycleIdleSeconds || shouldStop() { break }
-                        let ready = try waitIdle(connection.socket.fd, listener: nil, timeout: recycleIdleSeconds - idleFor)
-                        if !ready.client { continue }
-                    } else {
-                        // A silent newcomer still gets a moment to send the request it connected for.
-                        if shouldStop() && (hasSpoken || Self.seconds(since: acceptedAt) > idleCheckSeconds) { break }
-                        if !hasSpoken && Self.seconds(since: acceptedAt) > options.readTimeout { break }
-                        let idleFor = Self.seconds(since: idleSince)
-                        let mayDisplace = hasSpoken && idleFor >= displaceAfterIdleSeconds
-                        // Polling the listener while the connection may not be displaced would spin.
-                        let ready = try waitIdle(connection.socket.fd, listener: mayDisplace ? listener.fd : nil,
-                                                 timeout: hasSpoken && !mayDisplace ? displaceAfterIdleSeconds - idleFor : idleCheckSeconds)
-                        guard ready.client else {
-                            // If another worker won the race for the newcomer, this one keeps its connection.
-                            if ready.listener, let next = try listener.accept(sendTimeout: options.writeTimeout) {
-                                pending = next
-                                break
-                            }
-                            continue
-                        }
-                    }
-                }
-                hasSpoken = true
-                do {
-                    if try connection.step() { served += 1 }
-                } catch {
-                    connection.report(error)
-                    connection.close()
-                }
-                idleSince = Self.nowNs()
+        var held: [Held] = []
+        var turn = 0
+        defer { for h in held { h.connection.close() } }
+        while true {
+            let stopping = shouldStop()
+            let recycling = maxRequests > 0 && served >= maxRequests
+            retire(&held, stopping: stopping, recycling: recycling)
+            if (stopping || recycling) && held.isEmpty { return recycling ? .maxRequestsReached : .stopped }
+
+            // A record already buffered (or a request half read) is served without waiting.
+            if let busy = held.first(where: \.isBusy) {
+                served += serve(busy)
+                continue
             }
-            connection.close()
-            if maxRequests > 0 && served >= maxRequests { return .maxRequestsReached }
+
+            var fds = held.map { pollfd(fd: $0.connection.socket.fd, events: Int16(POLLIN), revents: 0) }
+            let accepting = !stopping && !recycling && held.count < maxConnections
+            if accepting { fds.append(pollfd(fd: listener.fd, events: Int16(POLLIN), revents: 0)) }
+            if let wakeFD { fds.append(pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)) }
+            try poll(&fds, timeout: nextDeadline(held, stopping: stopping, recycling: recycling))
+            drainWake(fds)
+
+            // Round-robin: a chatty connection cannot keep the others waiting.
+            let count = held.count
+            for k in 0..<count {
+                let i = (turn + k) % count
+                if fds[i].revents != 0 { served += serve(held[i]) }
+            }
+            turn &+= 1
+            // If another worker won the race for the newcomer, accept finds nothing.
+            if accepting, fds[count].revents != 0, let socket = try listener.accept(sendTimeout: options.writeTimeout) {
+                connectionAccepted()
+                held.append(Held(FCGIConnection(socket: socket, responder: responder, options: options)))
+            }
         }
-        return .stopped
+    }
+
+    /// Reads records until the request in flight is answered; the number of requests that ended.
+    func serve(_ held: Held) -> Int {
+        held.hasSpoken = true
+        var ended = 0
+        repeat {
+            do {
+                if try held.connection.step() { ended += 1 }
+            } catch {
+                held.connection.report(error)
+                held.connection.close()
+            }
+        } while held.connection.isOpen && held.connection.isInFlight
+        held.idleSince = Self.nowNs()
+        return ended
+    }
+
+    /// Drops closed connections and closes those that may go: a silent one that never sent its
+    /// request within the read timeout; and, once stopping or recycling, idle ones — at once
+    /// when stopping (a newcomer still gets `idleCheckSeconds` to speak), after
+    /// `recycleIdleSeconds` of idleness when recycling.
+    func retire(_ held: inout [Held], stopping: Bool, recycling: Bool) {
+        let now = Self.nowNs()
+        held.removeAll { h in
+            guard h.connection.isOpen else { return true }
+            if h.isBusy { return false }
+            let idle = Double(now &- h.idleSince) / 1e9
+            let goes: Bool
+            if stopping {
+                goes = h.hasSpoken || idle > idleCheckSeconds
+            } else if !h.hasSpoken && idle > options.readTimeout {
+                goes = true
+            } else {
+                goes = recycling && idle >= recycleIdleSeconds
+            }
+            if goes { h.connection.close() }
+            return goes
+        }
+    }
+
+    /// How long the next poll may sleep: until the earliest connection could be retired, and
+    /// never longer than `idleCheckSeconds`, so a stop is noticed.
+    func nextDeadline(_ held: [Held], stopping: Bool, recycling: Bool) -> Double {
+        let now = Self.nowNs()
+        var wait = idleCheckSeconds
+        for h in held {
+            let idle = Double(now &- h.idleSince) / 1e9
+            if stopping && !h.hasSpoken { wait = min(wait, idleCheckSeconds - idle) }
+            if recycling { wait = min(wait, recycleIdleSeconds - idle) }
+            if !h.hasSpoken { wait = min(wait, options.readTimeout - idle) }
+        }
+        return max(wait, 0.001)
     }
 
     static func nowNs() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
     static func seconds(since ns: UInt64) -> Double { Double(nowNs() &- ns) / 1e9 }
-
-    func waitAndAccept(_ listener: FCGIListener) throws -> FCGISocket? {
-        var fds = [pollfd(fd: listener.fd, events: Int16(POLLIN), revents: 0)]
-        if let wakeFD { fds.append(pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)) }
-        try poll(&fds, timeout: idleCheckSeconds)
-        drainWake(fds)
-        guard fds[0].revents != 0 else { return nil }
-        return try listener.accept(sendTimeout: options.writeTimeout)
-    }
-
-    func waitIdle(_ client: Int32, listener: Int32?, timeout: Double) throws -> (client: Bool, listener: Bool) {
-        var fds = [pollfd(fd: client, events: Int16(POLLIN), revents: 0)]
-        if let listener { fds.append(pollfd(fd: listener, events: Int16(POLLIN), revents: 0)) }
-        if let wakeFD { fds.append(pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)) }
-        try poll(&fds, timeout: timeout)
-        drainWake(fds)
-        return (fds[0].revents != 0, listener != nil && fds[1].revents != 0)
-    }
 
     func poll(_ fds: inout [pollfd], timeout: Double) throws {
         let ms = Int32(max(1, min(timeout, idleCheckSeconds) * 1000).rounded(.up))

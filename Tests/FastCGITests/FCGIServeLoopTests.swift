@@ -40,19 +40,35 @@ struct FCGIServeLoopTests {
         return outcome.withLock { $0 }
     }
 
-    @Test func anIdleKeptConnectionDoesNotStarveANewOne() throws {
+    @Test func anIdleKeptConnectionDoesNotStarveANewOneAndStaysUsable() throws {
         _ = try Self.withServer { (address: FCGIListenAddress) throws in
             let idle = try FCGIClient(connectingTo: address, timeout: 10)
             #expect(try idle.request(params: Fixture.params("/echo")).http?.status == 200)
-            // One worker, parked on `idle`'s kept connection: a newcomer must still be served.
+            // One worker holds `idle`'s kept connection: a newcomer must still be served...
             let fresh = try FCGIClient(connectingTo: address, timeout: 10)
             #expect(try fresh.request(params: Fixture.params("/echo")).http?.status == 200)
-            // The idle connection was dropped to make room.
-            #expect(try idle.readRecord() == nil)
+            // ...and the kept one was not dropped to make room (that would race its reuse).
+            #expect(try idle.request(id: 2, params: Fixture.params("/echo")).http?.status == 200)
         }
     }
 
-    @Test func aConnectionThatHasNotSpokenYetIsNotDisplaced() throws {
+    @Test func requestsWaitingOnManyKeptConnectionsAreAllAnswered() throws {
+        _ = try Self.withServer { (address: FCGIListenAddress) throws in
+            let clients = try (0..<8).map { _ in try FCGIClient(connectingTo: address, timeout: 10) }
+            for round in 1...3 {
+                // Every connection has a request waiting before any answer is read, as when
+                // nginx has more requests in flight than there are workers.
+                for client in clients {
+                    try client.send(FCGIClient.requestRecords(id: UInt16(round), params: Fixture.params("/echo")))
+                }
+                for client in clients {
+                    #expect(try client.readResponse(id: UInt16(round)).http?.status == 200)
+                }
+            }
+        }
+    }
+
+    @Test func aConnectionThatHasNotSpokenYetIsStillServed() throws {
         _ = try Self.withServer { (address: FCGIListenAddress) throws in
             let slow = try FCGIClient(connectingTo: address, timeout: 10)
             usleep(100_000) // let the worker take `slow` first
