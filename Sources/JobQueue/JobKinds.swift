@@ -5,12 +5,18 @@ public struct JobKinds: Sendable {
     public struct Kind: Sendable, Equatable {
         public var name: String
         public var queue: String
+        /// The kind's own policy, or the engine default when it declares none.
         public var retry: RetryPolicy
+        /// False when the kind declares no policy: its queue's defaults then apply, when the
+        /// queue has them (see `QueueSettings`).
+        public var declaresRetry: Bool
 
-        public init(name: String, queue: String = "default", retry: RetryPolicy = .default) {
+        /// A kind; `retry` nil leaves attempts and backoff to the queue's defaults, then the engine's.
+        public init(name: String, queue: String = "default", retry: RetryPolicy? = nil) {
             self.name = name
             self.queue = queue
-            self.retry = retry
+            self.retry = retry ?? .default
+            self.declaresRetry = retry != nil
         }
     }
 
@@ -29,5 +35,11 @@ public struct JobKinds: Sendable {
     /// The retry policy for `name`, or the engine default for an unknown kind.
     public func retryPolicy(for name: String) -> RetryPolicy {
         byName[name]?.retry ?? .default
+    }
+
+    /// The policy `name` declares itself, or nil when its queue's defaults should decide.
+    public func declaredRetryPolicy(for name: String) -> RetryPolicy? {
+        guard let kind = byName[name], kind.declaresRetry else { return nil }
+        return kind.retry
     }
 }

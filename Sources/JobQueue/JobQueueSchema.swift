@@ -1,6 +1,7 @@
 import Postgres
 
 /// The engine's tables. Migrations are numbered across modules; the engine owns 100–199.
+/// 100 is the jobs table; 101 (`flowControl`) adds queues, limits, fair claiming and uniqueFor.
 public enum JobQueueSchema {
     /// Channel enqueue notifies at commit. The payload is the queue's name when jobs are due now,
     /// or `delayedPrefix` + the name when they were all delayed.
@@ -50,5 +51,6 @@ public enum JobQueueSchema {
             -- job-status lists, newest first, always within one org.
             CREATE INDEX conveyor_jobs_org ON conveyor_jobs (org_id, id DESC);
             """),
+        flowControl,
     ]
 }

@@ -10,12 +10,15 @@ public struct JobRequest: Sendable {
     public var runAt: Date?
     public var maxAttempts: Int?
     public var idempotencyKey: String?
+    /// Seconds during which another job of the same org, kind and payload is a duplicate.
+    public var uniqueFor: Double?
 
     /// The fields a job may have; anything else is a client's typo and is rejected.
-    public static let fields = ["kind", "payload", "queue", "priority", "delaySeconds", "runAt", "maxAttempts", "idempotencyKey"]
+    public static let fields = ["kind", "payload", "queue", "priority", "delaySeconds", "runAt", "maxAttempts", "idempotencyKey", "uniqueFor"]
 
     public init(kind: String?, payload: JSONValue? = nil, queue: String? = nil, priority: Int? = nil,
-                delaySeconds: Double? = nil, runAt: Date? = nil, maxAttempts: Int? = nil, idempotencyKey: String? = nil) {
+                delaySeconds: Double? = nil, runAt: Date? = nil, maxAttempts: Int? = nil, idempotencyKey: String? = nil,
+                uniqueFor: Double? = nil) {
         self.kind = kind
         self.payload = payload
         self.queue = queue
@@ -24,6 +27,7 @@ public struct JobRequest: Sendable {
         self.runAt = runAt
         self.maxAttempts = maxAttempts
         self.idempotencyKey = idempotencyKey
+        self.uniqueFor = uniqueFor
     }
 
     /// Reads a job from parsed JSON; type errors name the field under `prefix` (e.g. `jobs[3]`).
@@ -69,6 +73,12 @@ public struct JobRequest: Sendable {
         }
         maxAttempts = try wholeNumber("maxAttempts")
         idempotencyKey = try string("idempotencyKey")
+        switch o["uniqueFor"] {
+        case nil, .null?: uniqueFor = nil
+        case .int(let i)?: uniqueFor = Double(i)
+        case .double(let d)?: uniqueFor = d
+        default: throw JobQueueError.invalid(path("uniqueFor"), "must be a number of seconds")
+        }
     }
 }
 
@@ -85,9 +95,16 @@ public struct NewJob: Sendable, Equatable {
     public var runAt: Date?
     public var maxAttempts: Int
     public var idempotencyKey: String?
+    /// When set, a job of the same org, kind and payload enqueued less than this many seconds
+    /// earlier (with a window of its own still open) makes this one a duplicate.
+    public var uniqueForSeconds: Double?
+    /// True when neither the request nor the kind named maxAttempts: the queue's default then
+    /// wins over `maxAttempts` (the engine default), read by the insert itself.
+    public var maxAttemptsFromQueue: Bool
 
     public init(kind: String, payloadJSON: String, queue: String, priority: Int = 0, delaySeconds: Double? = nil,
-                runAt: Date? = nil, maxAttempts: Int, idempotencyKey: String? = nil) {
+                runAt: Date? = nil, maxAttempts: Int, idempotencyKey: String? = nil, uniqueForSeconds: Double? = nil,
+                maxAttemptsFromQueue: Bool = false) {
         self.kind = kind
         self.payloadJSON = payloadJSON
         self.queue = queue
@@ -96,6 +113,8 @@ public struct NewJob: Sendable, Equatable {
         self.runAt = runAt
         self.maxAttempts = maxAttempts
         self.idempotencyKey = idempotencyKey
+        self.uniqueForSeconds = uniqueForSeconds
+        self.maxAttemptsFromQueue = maxAttemptsFromQueue
     }
 }
 
@@ -104,6 +123,8 @@ extension JobRequest {
     public static let maxPayloadBytes = 256 * 1024
     /// Largest delay: a year. Anything longer is almost surely a unit mistake.
     public static let maxDelaySeconds = 366.0 * 24 * 3600
+    /// Longest uniqueness window: 31 days.
+    public static let maxUniqueForSeconds = 31.0 * 24 * 3600
 
     /// Validates the request against the known kinds; `field` prefixes error paths (e.g. `jobs[3]`).
     public func validated(kinds: JobKinds, field prefix: String = "") throws -> NewJob {
@@ -150,6 +171,9 @@ extension JobRequest {
         if let runAt, runAt.timeIntervalSinceNow > Self.maxDelaySeconds {
             throw JobQueueError.invalid(path("runAt"), "must be within one year")
         }
+        // Precedence: the request, then the kind's own policy, then the queue's default (read at
+        // insert), then the engine default.
+        let fromQueue = self.maxAttempts == nil && !spec.declaresRetry
         let maxAttempts = self.maxAttempts ?? spec.retry.maxAttempts
         guard (1...100).contains(maxAttempts) else {
             throw JobQueueError.invalid(path("maxAttempts"), "must be between 1 and 100")
@@ -159,8 +183,14 @@ extension JobRequest {
                 throw JobQueueError.invalid(path("idempotencyKey"), "must be 1 to 255 bytes with no control characters")
             }
         }
+        if let uniqueFor {
+            guard uniqueFor.isFinite, uniqueFor > 0, uniqueFor <= Self.maxUniqueForSeconds else {
+                throw JobQueueError.invalid(path("uniqueFor"), "must be more than 0 and at most \(Int(Self.maxUniqueForSeconds)) seconds (31 days)")
+            }
+        }
         return NewJob(kind: kind, payloadJSON: payloadJSON, queue: queue, priority: priority,
-                      delaySeconds: delaySeconds, runAt: runAt, maxAttempts: maxAttempts, idempotencyKey: idempotencyKey)
+                      delaySeconds: delaySeconds, runAt: runAt, maxAttempts: maxAttempts, idempotencyKey: idempotencyKey,
+                      uniqueForSeconds: uniqueFor, maxAttemptsFromQueue: fromQueue)
     }
 
     /// Queue names are identifiers operators type and metrics label: keep them boring.

@@ -18,7 +18,9 @@ public protocol JobStore {
     /// are spent. Only in `queues` (nil: all). Bounded by `limit`; safe to run from many
     /// invocations at once.
     func rescueExpired(queues: [String]?, limit: Int) throws -> RescueSummary
-    /// Claims up to `limit` due jobs for `owner` in one statement.
+    /// Claims up to `limit` due jobs for `owner` in one statement: an equal share per queue
+    /// (round-robin), none from paused queues, and within each queue's concurrency and rate
+    /// limits. Jobs a limit holds back are not touched and spend no attempt.
     func claim(queues: [String]?, limit: Int, leaseSeconds: Double, owner: UUID) throws -> [ClaimedJob]
     /// Records outcomes in one statement; returns the ids whose outcome was applied.
     func record(_ outcomes: [JobOutcome], owner: UUID) throws -> Set<Int64>
@@ -26,6 +28,17 @@ public protocol JobStore {
     func release(_ ids: [Int64], owner: UUID) throws -> Int
     /// Stores a running job's progress and extends its lease; false when `owner` lost the job.
     func reportProgress(jobId: Int64, owner: UUID, percent: Int, message: String?, leaseSeconds: Double) throws -> Bool
+    /// Due jobs waiting only because their queue is at a limit, up to `cap` per queue.
+    func heldBack(queues: [String]?, cap: Int) throws -> Int
+    /// The retry policies queues set for kinds that declare none, by queue name.
+    func queueRetryPolicies() throws -> [String: RetryPolicy]
+}
+
+extension JobStore {
+    /// Stores without flow control hold nothing back.
+    public func heldBack(queues: [String]?, cap: Int) throws -> Int { 0 }
+    /// Stores without queue settings have no queue defaults.
+    public func queueRetryPolicies() throws -> [String: RetryPolicy] { [:] }
 }
 
 /// The answer for one enqueued job.

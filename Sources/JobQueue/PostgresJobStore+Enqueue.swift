@@ -4,6 +4,7 @@ import Postgres
 extension PostgresJobStore {
     public func enqueue(_ jobs: [NewJob], orgId: Int64) throws -> [EnqueuedJob] {
         guard !jobs.isEmpty else { return [] }
+        if jobs.contains(where: { $0.uniqueForSeconds != nil }) { return try enqueueWindowed(jobs, orgId: orgId) }
         let rows = jobs.count == 1 ? try insertOne(jobs[0], orgId: orgId) : try insertMany(jobs, orgId: orgId)
         // Queue and kind are the input's; only what the database decided comes back.
         var inserted = try rows.map { row in
@@ -77,11 +78,14 @@ extension PostgresJobStore {
             WITH input AS (
                 SELECT * FROM jsonb_to_recordset(\(PostgresJSON(text: Self.enqueueJSON(jobs)))::jsonb)
                     AS i(n integer, kind text, queue text, payload jsonb, priority smallint, delay float8,
-                         run_at timestamptz, max_attempts smallint, key text)
+                         run_at timestamptz, max_attempts smallint, key text, from_queue boolean)
             ), ins AS (
                 INSERT INTO conveyor_jobs (org_id, queue, kind, payload, priority, run_at, max_attempts, idempotency_key)
                 SELECT \(orgId), queue, kind, payload, priority,
-                       coalesce(run_at, now() + make_interval(secs => coalesce(delay, 0))), max_attempts, key
+                       coalesce(run_at, now() + make_interval(secs => coalesce(delay, 0))),
+                       coalesce(CASE WHEN from_queue THEN (SELECT q.max_attempts FROM conveyor_queues q WHERE q.name = input.queue) END,
+                                max_attempts),
+                       key
                 FROM input ORDER BY n
                 ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
                 RETURNING id, run_at, idempotency_key, queue
@@ -123,7 +127,7 @@ extension PostgresJobStore {
             INSERT INTO conveyor_jobs (org_id, queue, kind, payload, priority, run_at, max_attempts, idempotency_key)
             VALUES (\(orgId), \(job.queue), \(job.kind), \(PostgresJSON(text: job.payloadJSON))::jsonb, \(job.priority)::smallint,
                     coalesce(\(job.runAt)::timestamptz, now() + make_interval(secs => coalesce(\(job.delaySeconds)::float8, 0))),
-                    \(job.maxAttempts)::smallint, \(job.idempotencyKey))
+                    \(Self.maxAttemptsSQL(job)), \(job.idempotencyKey))
             ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
             RETURNING id, run_at, idempotency_key, queue
             """
@@ -135,6 +139,12 @@ extension PostgresJobStore {
                              CASE WHEN run_at <= now() THEN queue ELSE \(JobQueueSchema.delayedPrefix) || queue END)::text AS notified
             FROM ins
             """
+    }
+
+    /// The job's max_attempts as SQL: its own, or the queue's default when it has no say.
+    static func maxAttemptsSQL(_ job: NewJob) -> SQL {
+        guard job.maxAttemptsFromQueue else { return "\(job.maxAttempts)::smallint" }
+        return "coalesce((SELECT max_attempts FROM conveyor_queues WHERE name = \(job.queue)), \(job.maxAttempts)::smallint)"
     }
 
     static var mismatch: JobQueueError {
@@ -152,6 +162,7 @@ extension PostgresJobStore {
             out += ",\"queue\":"
             JSONValue.writeString(job.queue, to: &out)
             out += ",\"payload\":\(job.payloadJSON),\"priority\":\(job.priority),\"max_attempts\":\(job.maxAttempts)"
+            if job.maxAttemptsFromQueue { out += ",\"from_queue\":true" }
             if let delay = job.delaySeconds { out += ",\"delay\":\(delay)" }
             if let runAt = job.runAt { out += ",\"run_at\":\"\(Timestamp.format(runAt))\"" }
             if let key = job.idempotencyKey {

@@ -73,28 +73,13 @@ public struct PostgresJobStore: JobStore, Sendable {
     }
 
     public func claim(queues: [String]?, limit: Int, leaseSeconds: Double, owner: UUID) throws -> [ClaimedJob] {
-        let queueFilter: SQL = queues.map { " AND queue = ANY(\($0)::text[])" } ?? ""
-        // The CTE is an optimisation fence: the planner must pick and lock the rows first, then
-        // update exactly those (Oban's basic engine does the same).
+        // conveyor_claim (migration 101) shares the claim among the queues round-robin, skips
+        // paused queues, and applies concurrency and rate limits under each limited queue's row
+        // lock; unlimited queues take the lock-free path. Inside, its CTE stays the optimisation
+        // fence of Oban's basic engine: pick and lock the rows first, then update exactly those.
         let rows = try connection.query("""
-            WITH due AS (
-                SELECT id FROM conveyor_jobs
-                WHERE state = 'available' AND run_at <= now()\(queueFilter)
-                ORDER BY priority DESC, run_at, id
-                LIMIT \(limit)
-                FOR UPDATE SKIP LOCKED
-            )
-            UPDATE conveyor_jobs AS j SET
-                state = 'running',
-                attempt = j.attempt + 1,
-                locked_by = \(owner),
-                locked_until = now() + make_interval(secs => \(leaseSeconds)),
-                started_at = now(),
-                progress = NULL,
-                progress_message = NULL
-            FROM due
-            WHERE j.id = due.id
-            RETURNING j.id, j.org_id, j.queue, j.kind, j.priority, j.run_at, j.attempt, j.max_attempts, j.payload
+            SELECT id, org_id, queue, kind, priority, run_at, attempt, max_attempts, payload
+            FROM conveyor_claim(\(queues)::text[], \(limit), \(leaseSeconds), \(owner))
             """)
         return try rows.map { row in
             ClaimedJob(id: try row.decode("id"), orgId: try row.decode("org_id"), queue: try row.decode("queue"),
@@ -174,21 +159,45 @@ extension PostgresJobStore {
     /// sleep exactly until the next delayed job comes due instead of polling.
     public func nextRunAt(queues: [String]? = nil) throws -> Date? {
         let queueFilter: SQL = queues.map { " AND queue = ANY(\($0)::text[])" } ?? ""
-        // The claim index is ordered by priority first, so a plain min(run_at) would read every
-        // available row. This skip scan takes the first entry of each priority level instead:
-        // one index probe per distinct priority, however many jobs wait.
+        // The claim index leads with the queue, then the priority, so a plain min(run_at) would
+        // read every available row. Two skip scans take the first entry of each (queue,
+        // priority) pair instead: one index probe per pair, however many jobs wait. Paused
+        // queues are left out: nothing in them will run until they resume.
         let rows = try connection.query("""
-            WITH RECURSIVE levels AS (
-                (SELECT priority, run_at FROM conveyor_jobs WHERE state = 'available'\(queueFilter)
-                 ORDER BY priority DESC, run_at LIMIT 1)
+            WITH RECURSIVE found AS (
+                (SELECT queue FROM conveyor_jobs WHERE state = 'available'\(queueFilter) ORDER BY queue LIMIT 1)
                 UNION ALL
-                SELECT next.priority, next.run_at FROM levels, LATERAL (
+                SELECT (SELECT queue FROM conveyor_jobs WHERE state = 'available' AND queue > found.queue\(queueFilter)
+                        ORDER BY queue LIMIT 1)
+                FROM found WHERE found.queue IS NOT NULL
+            ), levels AS (
+                SELECT found.queue, first.priority, first.run_at FROM found, LATERAL (
+                    SELECT priority, run_at FROM conveyor_jobs WHERE state = 'available' AND queue = found.queue
+                    ORDER BY priority DESC, run_at LIMIT 1) AS first
+                WHERE found.queue IS NOT NULL
+                  AND NOT EXISTS (SELECT 1 FROM conveyor_queues q WHERE q.name = found.queue AND q.paused)
+                UNION ALL
+                SELECT levels.queue, next.priority, next.run_at FROM levels, LATERAL (
                     SELECT priority, run_at FROM conveyor_jobs
-                    WHERE state = 'available' AND priority < levels.priority\(queueFilter)
+                    WHERE state = 'available' AND queue = levels.queue AND priority < levels.priority
                     ORDER BY priority DESC, run_at LIMIT 1) AS next
             )
             SELECT min(run_at) AS next FROM levels
             """)
         return try rows.first?.decodeIfPresent("next", as: Date.self)
+    }
+
+    /// Due jobs that wait only because their queue is at its concurrency or rate limit (paused
+    /// queues not counted), up to `cap` per queue: what process-batch reports as `limited`.
+    public func heldBack(queues: [String]?, cap: Int = 1000) throws -> Int {
+        let queueFilter: SQL = queues.map { " AND q.name = ANY(\($0)::text[])" } ?? ""
+        let rows = try connection.query("""
+            SELECT coalesce(sum(due.n), 0)::int AS n FROM conveyor_queues q, LATERAL (
+                SELECT count(*) AS n FROM (
+                    SELECT 1 FROM conveyor_jobs j WHERE j.state = 'available' AND j.queue = q.name AND j.run_at <= now()
+                    LIMIT \(cap)) AS d) AS due
+            WHERE NOT q.paused AND (q.concurrency IS NOT NULL OR q.rate_limit IS NOT NULL)\(queueFilter)
+            """)
+        return try rows.first?.decode("n", as: Int.self) ?? 0
     }
 }

@@ -41,6 +41,9 @@ public struct BatchSummary: Sendable, Equatable {
     public var released = 0
     /// Finished here after another invocation had already rescued them; their outcome was dropped.
     public var lost = 0
+    /// Due jobs left waiting when the batch ended because their queue was at its concurrency or
+    /// rate limit (up to 1,000 per queue). They were never claimed and spent no attempt.
+    public var limited = 0
     public var durationMs = 0
     public var jobs: [Entry] = []
 }
@@ -85,6 +88,14 @@ public struct Processor {
         var lastFlush = Monotonic.now()
         var ranSeconds = 0.0
         var ranJobs = 0
+        var ranDry = false
+        // Queue defaults for kinds without a policy, read on the first retry that needs them.
+        var queuePolicies: [String: RetryPolicy]?
+        func policy(for job: ClaimedJob) throws -> RetryPolicy {
+            if let declared = kinds.declaredRetryPolicy(for: job.kind) { return declared }
+            if queuePolicies == nil { queuePolicies = try store.queueRetryPolicies() }
+            return queuePolicies?[job.queue] ?? kinds.retryPolicy(for: job.kind)
+        }
 
         func flush() throws {
             guard !pending.isEmpty else { return }
@@ -112,10 +123,15 @@ public struct Processor {
             let want = nextClaimSize(remaining: remaining, ranJobs: ranJobs, ranSeconds: ranSeconds,
                                      secondsLeft: deadline - Monotonic.now())
             let claimedAt = Monotonic.now()
-            var batch = try store.claim(queues: options.queues, limit: want, leaseSeconds: options.leaseSeconds, owner: owner)
-            summary.claimed += batch.count
-            // RETURNING order is unspecified; the claim order is the run order.
-            batch.sort { ($0.priority, $1.runAt, $1.id) > ($1.priority, $0.runAt, $0.id) }
+            let claimed = try store.claim(queues: options.queues, limit: want, leaseSeconds: options.leaseSeconds, owner: owner)
+            // A claim shares its rows among queues, so a short one does not mean nothing is
+            // due; an empty one does (or every due job waits on a limit): return at once.
+            guard !claimed.isEmpty else {
+                ranDry = true
+                break
+            }
+            summary.claimed += claimed.count
+            let batch = Self.runOrder(claimed)
             // A job may start only while its claim still holds and the budget leaves time to
             // record it: past the lease another invocation may already have rescued and claimed
             // it, and running it here too would run it twice.
@@ -133,7 +149,7 @@ public struct Processor {
                         break claiming
                     }
                     let began = Monotonic.now()
-                    let result = runOne(job, owner: owner, leaseSeconds: options.leaseSeconds)
+                    let result = runOne(job, owner: owner, leaseSeconds: options.leaseSeconds, policy: { try policy(for: job) })
                     let took = Monotonic.now() - began
                     index += 1
                     ranSeconds += took
@@ -152,15 +168,15 @@ public struct Processor {
                 throw error
             }
             try flush()
-            if batch.count < want { break }  // nothing more is due: return at once
         }
         try flush()
+        if ranDry { summary.limited = try store.heldBack(queues: options.queues, cap: 1000) }
         summary.durationMs = Int(((Monotonic.now() - start) * 1000).rounded())
         if summary.claimed > 0 || summary.rescued > 0 {
             logger.info("batch done", metadata: [
                 "claimed": "\(summary.claimed)", "completed": "\(summary.completed)", "retried": "\(summary.retried)",
                 "dead": "\(summary.dead)", "rescued": "\(summary.rescued)", "released": "\(summary.released)",
-                "lost": "\(summary.lost)", "ms": "\(summary.durationMs)",
+                "lost": "\(summary.lost)", "limited": "\(summary.limited)", "ms": "\(summary.durationMs)",
             ])
         }
         return summary
@@ -175,24 +191,45 @@ public struct Processor {
         return max(1, min(cap, fits))
     }
 
-    func runOne(_ job: ClaimedJob, owner: UUID, leaseSeconds: Double) -> JobOutcome.Result {
+    func runOne(_ job: ClaimedJob, owner: UUID, leaseSeconds: Double, policy: () throws -> RetryPolicy) -> JobOutcome.Result {
         let context = JobContext(job: job, store: store, owner: owner, leaseSeconds: leaseSeconds)
+        // Reading a queue's policy can fail only on storage; the kind's (or engine's) then serves.
         do {
             return .completed(resultJSON: try executor.execute(job, context: context))
         } catch let failure as JobFailure {
-            return decide(job, message: failure.message, retryable: failure.retryable, retryAfter: failure.retryAfterSeconds)
+            return decide(job, message: failure.message, retryable: failure.retryable, retryAfter: failure.retryAfterSeconds,
+                          policy: (try? policy()) ?? kinds.retryPolicy(for: job.kind))
         } catch {
-            return decide(job, message: String(describing: error), retryable: true)
+            return decide(job, message: String(describing: error), retryable: true, policy: (try? policy()) ?? kinds.retryPolicy(for: job.kind))
         }
+    }
+
+    /// The order to run a claim in: each queue's jobs by priority then age, and the queues
+    /// interleaved one job at a time, so that a batch cut short by its time budget has served
+    /// every queue in it (the claim's round-robin, carried through to execution).
+    static func runOrder(_ claimed: [ClaimedJob]) -> [ClaimedJob] {
+        var byQueue: [String: [ClaimedJob]] = [:]
+        for job in claimed { byQueue[job.queue, default: []].append(job) }
+        let before: (ClaimedJob, ClaimedJob) -> Bool = { ($0.priority, $1.runAt, $1.id) > ($1.priority, $0.runAt, $0.id) }
+        guard byQueue.count > 1 else { return claimed.sorted(by: before) }
+        let lanes = byQueue.values.map { $0.sorted(by: before) }.sorted { before($0[0], $1[0]) }
+        var order: [ClaimedJob] = []
+        order.reserveCapacity(claimed.count)
+        var depth = 0
+        while order.count < claimed.count {
+            for lane in lanes where depth < lane.count { order.append(lane[depth]) }
+            depth += 1
+        }
+        return order
     }
 
     /// Retry with backoff while attempts remain; otherwise dead-letter. A server's own
     /// Retry-After wins when it asks for longer than the backoff (capped at a day, so a hostile
     /// header cannot park a job for ever).
-    func decide(_ job: ClaimedJob, message: String, retryable: Bool, retryAfter: Double? = nil) -> JobOutcome.Result {
+    func decide(_ job: ClaimedJob, message: String, retryable: Bool, retryAfter: Double? = nil, policy: RetryPolicy? = nil) -> JobOutcome.Result {
         let message = String(message.prefix(2000))
         guard retryable, !job.isLastAttempt else { return .dead(error: message) }
-        var delay = kinds.retryPolicy(for: job.kind).delay(afterAttempt: job.attempt)
+        var delay = (policy ?? kinds.retryPolicy(for: job.kind)).delay(afterAttempt: job.attempt)
         if let retryAfter, retryAfter.isFinite { delay = max(delay, min(retryAfter, 86_400)) }
         return .retry(error: message, delaySeconds: delay)
     }

@@ -6,7 +6,9 @@ import Postgres
 
 // Queue benchmark: release build, real PostgreSQL (DATABASE_URL), everything compared in one run.
 // Prints jobs/s for batch enqueue, a single drain, a 4-way drain, and pgbench's claim+complete
-// ceiling on the same cluster, then the ratios. Run it through bench/queue/run.
+// ceiling on the same cluster, then a drain across 10 queues without and with limits set (so
+// high they never bind: what is measured is the cost of checking them), and the ratios.
+// Run it through bench/queue/run.
 
 let env = ProcessInfo.processInfo.environment
 guard let url = env["DATABASE_URL"] else {
@@ -42,26 +44,43 @@ func reset() throws {
     try admin.execute("VACUUM ANALYZE conveyor_jobs")
 }
 
-func remaining(_ queue: String) throws -> Int {
-    try admin.query("SELECT count(*)::int AS n FROM conveyor_jobs WHERE queue = \(queue) AND state <> 'completed'")[0].decode("n")
+func remaining(_ queues: [String]) throws -> Int {
+    try admin.query("SELECT count(*)::int AS n FROM conveyor_jobs WHERE queue = ANY(\(queues)::text[]) AND state <> 'completed'")[0].decode("n")
 }
+func remaining(_ queue: String) throws -> Int { try remaining([queue]) }
 
-/// Enqueues `total` noop jobs in batches of 1000 through the enqueue function.
-func enqueueAll(_ queue: String) -> Double {
+/// Enqueues `total` noop jobs in batches of 1000 through the enqueue function, the batches
+/// dealt round-robin across `queues`.
+func enqueueAll(_ queues: [String]) -> Double {
     let ctx = context()
-    let job = #"{"kind":"noop","queue":"\#(queue)","payload":{"to":"user@example.com","n":42}}"#
-    let body = #"{"jobs":["# + Array(repeating: job, count: 1000).joined(separator: ",") + "]}"
+    let bodies = queues.map { queue -> String in
+        let job = #"{"kind":"noop","queue":"\#(queue)","payload":{"to":"user@example.com","n":42}}"#
+        return #"{"jobs":["# + Array(repeating: job, count: 1000).joined(separator: ",") + "]}"
+    }
     let start = now()
-    for _ in 0..<(total / 1000) {
-        let r = call(ctx, "POST", "/v1/jobs", key: tenantKey, body: body)
+    for n in 0..<(total / 1000) {
+        let r = call(ctx, "POST", "/v1/jobs", key: tenantKey, body: bodies[n % bodies.count])
         if r.status != 201 { fail("enqueue answered \(r.status): \(String(decoding: r.body, as: UTF8.self))") }
     }
     return Double(total) / (now() - start)
 }
+func enqueueAll(_ queue: String) -> Double { enqueueAll([queue]) }
+
+/// Sets (or clears) limits on `queues` that are far above what the drain can reach.
+func setLimits(_ queues: [String], on: Bool) throws {
+    let store = PostgresJobStore(connection: admin)
+    let patch = try JSONValue.parse(on ? #"{"concurrency":1000,"rateLimit":{"limit":1000000,"periodSeconds":60}}"#
+                                       : #"{"concurrency":null,"rateLimit":null}"#)
+    for queue in queues { try store.updateQueue(named: queue, replacing: false, with: patch) }
+}
 
 /// Drains `queue` with `workers` concurrent process-batch invocations (maxJobs 1000), each on its own connection.
-func drain(_ queue: String, workers: Int) throws -> Double {
-    let body = #"{"queues":["\#(queue)"],"maxJobs":1000,"maxSeconds":50}"#
+func drain(_ queue: String, workers: Int) throws -> Double { try drain([queue], workers: workers) }
+
+/// Drains `queues` together: each process-batch call names them all and shares its claim among them.
+func drain(_ queues: [String], workers: Int) throws -> Double {
+    let list = queues.map { "\"\($0)\"" }.joined(separator: ",")
+    let body = #"{"queues":[\#(list)],"maxJobs":1000,"maxSeconds":50}"#
     let group = DispatchGroup()
     let start = now()
     for _ in 0..<workers {
@@ -79,8 +98,8 @@ func drain(_ queue: String, workers: Int) throws -> Double {
     }
     group.wait()
     let rate = Double(total) / (now() - start)
-    let left = try remaining(queue)
-    if left != 0 { fail("\(left) jobs were not completed in \(queue)") }
+    let left = try remaining(queues)
+    if left != 0 { fail("\(left) jobs were not completed in \(queues.joined(separator: ", "))") }
     return rate
 }
 
@@ -132,4 +151,26 @@ print(String(format: "pgbench claim 100 + complete, 4 clients     %9.0f jobs/s",
 print(String(format: "ratio drain/pgbench (1 vs 1 client)         %9.2f", drainRate / ceiling1))
 print(String(format: "ratio drain-4/pgbench (4 vs 4 clients)      %9.2f", drain4Rate / ceiling4))
 print(String(format: "ratio drain-4/drain-1                       %9.2f", drain4Rate / drainRate))
+
+// Flow control: the same 10 queues drained without limits, then with limits that never bind.
+let ten = (0..<10).map { "bench-q\($0)" }
+func tenQueueDrain(workers: Int, limited: Bool) throws -> Double {
+    try reset()
+    try setLimits(ten, on: limited)
+    _ = enqueueAll(ten)
+    return try drain(ten, workers: workers)
+}
+let free1 = try tenQueueDrain(workers: 1, limited: false)
+print(String(format: "drain 10 queues, 1 invocation, no limits    %9.0f jobs/s", free1))
+let limited1 = try tenQueueDrain(workers: 1, limited: true)
+print(String(format: "drain 10 queues, 1 invocation, limits set   %9.0f jobs/s", limited1))
+let free4 = try tenQueueDrain(workers: 4, limited: false)
+print(String(format: "drain 10 queues, 4 invocations, no limits   %9.0f jobs/s", free4))
+let limited4 = try tenQueueDrain(workers: 4, limited: true)
+print(String(format: "drain 10 queues, 4 invocations, limits set  %9.0f jobs/s", limited4))
+print(String(format: "ratio limited/unlimited, 10 queues, 1 inv.  %9.2f", limited1 / free1))
+print(String(format: "ratio limited/unlimited, 10 queues, 4 inv.  %9.2f", limited4 / free4))
+print(String(format: "ratio limited 10 queues/drain-1 (1 queue)   %9.2f", limited1 / drainRate))
+print(String(format: "ratio limited 10 queues/drain-4 (1 queue)   %9.2f", limited4 / drain4Rate))
+try setLimits(ten, on: false)
 try reset()
