@@ -55,6 +55,7 @@ struct ServeCommand: ParsableCommand {
         var master: Master?
         try FCGIHost.reportingStartupErrors {
             var config = try checkedConfig()
+            try DeployedQueues.applyAtStart(logger: Logger(label: "conveyor.fcgi-host"))
             let listener = try FCGIListener.bind(config.listen, backlog: config.backlog, mode: config.socketMode, group: config.socketGroup)
             config.listen = listener.address // a TCP port 0 is now the kernel's choice
             let board = try Scoreboard.create(slots: config.workers)

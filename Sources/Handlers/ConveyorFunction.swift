@@ -36,6 +36,10 @@ public enum FunctionRegistry {
         PoolStatusFunction(),
         NoopFunction(),
         FailFunction(),
+        ListQueuesFunction(),
+        GetQueueFunction(),
+        PutQueueFunction(),
+        UpdateQueueFunction(),
         // @functions: new functions above this line
     ]
 

@@ -67,6 +67,7 @@ extension BatchSummary {
         w.field("rescued", rescued)
         w.field("released", released)
         w.field("lost", lost)
+        w.field("limited", limited)
         w.field("durationMs", durationMs)
         w.beginArray("jobs")
         for job in jobs {

@@ -37,8 +37,10 @@ struct Migrate: ParsableCommand {
 
     func run() throws {
         try LocalHost.reportingErrors {
-            let applied = try ConveyorSchema.migrate(LocalHost.connect())
+            let connection = try LocalHost.connect()
+            let applied = try ConveyorSchema.migrate(connection)
             print(applied.isEmpty ? "migrations: up to date" : "migrations: applied \(applied.map(String.init).joined(separator: ", "))")
+            if let queues = try DeployedQueues.apply(on: connection) { print("queues: \(queues.isEmpty ? "up to date" : "applied \(queues.joined(separator: ", "))")") }
         }
     }
 }
