@@ -20,7 +20,7 @@ final class FunctionCaller {
     func send(_ endpoint: FunctionEndpoint, body: Data) throws -> HTTPClientResponse {
         try client.send(HTTPClientRequest(
             method: endpoint.method, url: endpoint.url,
-            headers: [("x-api-key", settings.processorKey), ("content-type", "application/json"), ("accept", "application/json")],
+            headers: [("x-api-key", try settings.key(for: endpoint)), ("content-type", "application/json"), ("accept", "application/json")],
             body: body, connectTimeout: 5, timeout: endpoint.timeout))
     }
 

@@ -8,6 +8,8 @@ struct FunctionEndpoint: Sendable {
     let url: String
     /// The function's own timeout plus ten seconds for nginx and the network.
     let timeout: Double
+    /// The key level the function demands.
+    let auth: AuthLevel
 
     /// Resolves `name` in `manifest`. Functions without a route, or with path parameters, cannot
     /// be called by the driver.
@@ -25,6 +27,7 @@ struct FunctionEndpoint: Sendable {
         self.method = method
         self.url = baseURL + path
         self.timeout = entry.timeoutSeconds + 10
+        self.auth = entry.auth
     }
 
     /// The body to send when none is given: `{}` for methods that carry a body, else nothing.

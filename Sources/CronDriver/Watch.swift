@@ -51,6 +51,7 @@ struct Watch: ParsableCommand {
             let environment = ProcessInfo.processInfo.environment
             let settings = try DriverSettings(environment: environment)
             let databaseURL = try Configuration(environment: environment).require("DATABASE_URL")
+            try DeployedQueues.applyAtStart(configuration: Configuration(environment: environment), logger: logger)
             let manifest = try FunctionManifest.load(path: self.manifest)
             let endpoint = try FunctionEndpoint(function: "process-batch", manifest: manifest, baseURL: settings.baseURL)
             let options = Watcher.Options(queues: queues.map(queueList), maxJobs: maxJobs, maxSeconds: maxSeconds,

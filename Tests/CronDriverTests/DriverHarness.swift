@@ -20,7 +20,7 @@ enum DriverHarness {
     /// The environment for the driver: this process's, minus the driver's own variables, plus `extra`.
     static func environment(_ extra: [String: String]) -> [String: String] {
         var env = ProcessInfo.processInfo.environment
-        for name in ["CONVEYOR_URL", "CONVEYOR_PROCESSOR_KEY", "CONVEYOR_MANIFEST"] { env[name] = nil }
+        for name in ["CONVEYOR_URL", "CONVEYOR_PROCESSOR_KEY", "CONVEYOR_TENANT_KEY", "CONVEYOR_QUEUES", "CONVEYOR_MANIFEST"] { env[name] = nil }
         env["CONVEYOR_MANIFEST"] = repoRoot.appendingPathComponent("functions.json").path
         return env.merging(extra) { $1 }
     }
