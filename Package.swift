@@ -26,6 +26,7 @@ let package = Package(
         ]),
         .target(name: "Handlers", dependencies: [
             "Postgres", "Accounts", "JobQueue",
+            "Routing",
             // @handler-deps: modules Handlers uses, above this line
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -54,6 +55,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The offline intake router: text analysis, BM25 scoring, calibrated confidence; pure Swift.
+        .target(name: "Routing"),
         // @targets: new library/executable targets above this line
 
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
@@ -71,6 +74,7 @@ let package = Package(
         .testTarget(name: "CronDriverTests", dependencies: ["CronDriver", "Handlers", "JobQueue", "Postgres"]),
         // The deployment end to end: nginx, fcgi-host, fcgiwrap, cron-driver and PostgreSQL.
         .testTarget(name: "EndToEndTests", dependencies: ["Curl", "Handlers", "JobQueue", "Postgres", "FastCGIHost", "CronDriver"]),
+        .testTarget(name: "RoutingTests", dependencies: ["Routing"], exclude: ["Fixtures"]),
         // @tests: new test targets above this line
     ]
 )
