@@ -27,6 +27,7 @@ let package = Package(
         .target(name: "Handlers", dependencies: [
             "Postgres", "Accounts", "JobQueue",
             "Routing",
+            "Intake",
             // @handler-deps: modules Handlers uses, above this line
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -57,6 +58,11 @@ let package = Package(
         ]),
         // The offline intake router: text analysis, BM25 scoring, calibrated confidence; pure Swift.
         .target(name: "Routing"),
+        // Pipelines, intake requests and the activity log; the LLM router (through Curl) with the offline router as fallback.
+        .target(name: "Intake", dependencies: [
+            "Postgres", "JobQueue", "Curl", "Routing",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // @targets: new library/executable targets above this line
 
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
@@ -75,6 +81,10 @@ let package = Package(
         // The deployment end to end: nginx, fcgi-host, fcgiwrap, cron-driver and PostgreSQL.
         .testTarget(name: "EndToEndTests", dependencies: ["Curl", "Handlers", "JobQueue", "Postgres", "FastCGIHost", "CronDriver"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing"], exclude: ["Fixtures"]),
+        .testTarget(name: "IntakeTests", dependencies: [
+            "Intake", "Accounts", "Postgres", "JobQueue", "Curl", "Routing",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // @tests: new test targets above this line
     ]
 )

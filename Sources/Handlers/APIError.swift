@@ -1,3 +1,4 @@
+import Intake
 import JobQueue
 import Postgres
 
@@ -70,6 +71,8 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
             case .notFound: self.init(.notFound, e.message, details: details)
             case .conflict: self.init(.conflict, e.message, details: details)
             }
+        case let e as IntakeError:
+            self.init(intake: e)
         case let e as PostgresError where e.isConnectionFailure:
             self.init(.unavailable, "the database is unreachable; retry shortly")
         case let e as PostgresError where e.sqlState == "42P01":

@@ -1,4 +1,5 @@
 import Accounts
+import Intake
 import JobQueue
 import Postgres
 
@@ -8,6 +9,7 @@ public enum ConveyorSchema {
         [
             AccountsSchema.migrations,
             JobQueueSchema.migrations,
+            IntakeSchema.migrations,
             // @schemas: each module's migrations, above this line
         ].flatMap { $0 }
     }

@@ -1,0 +1,41 @@
+import FoundationEssentials
+import Intake
+import JobQueue
+
+/// `upsert-pipeline`: creates a pipeline of the caller's org (201), or updates one (200): by
+/// `id`, or the one with the same `name`. Omitted fields keep their stored values.
+struct UpsertPipelineFunction: ConveyorFunction {
+    let name = "upsert-pipeline"
+
+    func handle(_ invocation: Invocation, context: FunctionContext) throws -> HTTPResponse {
+        let org = try invocation.caller.requireOrg()
+        let body = try BodyDecoder.parse(invocation.request)
+        return try intakeCall {
+            let input = try PipelineInput(json: body)
+            let (pipeline, created) = try context.intakeService().upsertPipeline(input, orgId: org)
+            return try .json(created ? 201 : 200, pipeline)
+        }
+    }
+}
+
+/// `list-pipelines`: the caller's pipelines by name; `?active=true` leaves out inactive ones.
+struct ListPipelinesFunction: ConveyorFunction {
+    let name = "list-pipelines"
+
+    struct PageBody: Encodable {
+        var pipelines: [Pipeline]
+    }
+
+    func handle(_ invocation: Invocation, context: FunctionContext) throws -> HTTPResponse {
+        let org = try invocation.caller.requireOrg()
+        var includeInactive = true
+        switch invocation.request.query["active"] {
+        case nil, "false"?: break
+        case "true"?: includeInactive = false
+        case _?: throw APIError(.invalidInput, "active: must be true or false", details: ["field": "active"])
+        }
+        return try intakeCall {
+            try .json(200, PageBody(pipelines: context.intakeService().pipelines(orgId: org, includeInactive: includeInactive)))
+        }
+    }
+}
