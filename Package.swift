@@ -28,6 +28,7 @@ let package = Package(
             "Postgres", "Accounts", "JobQueue",
             "Routing",
             "Intake",
+            "Mail",
             // @handler-deps: modules Handlers uses, above this line
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -63,6 +64,8 @@ let package = Package(
             "Postgres", "JobQueue", "Curl", "Routing",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Message model, validation, RFC 5322/MIME rendering and the SMTP transport over Curl.
+        .target(name: "Mail", dependencies: ["Curl"]),
         // @targets: new library/executable targets above this line
 
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
@@ -85,6 +88,7 @@ let package = Package(
             "Intake", "Accounts", "Postgres", "JobQueue", "Curl", "Routing",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .testTarget(name: "MailTests", dependencies: ["Mail", "Curl"]),
         // @tests: new test targets above this line
     ]
 )

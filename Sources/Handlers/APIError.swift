@@ -1,5 +1,6 @@
 import Intake
 import JobQueue
+import Mail
 import Postgres
 
 /// The one error type that reaches a client, always as
@@ -73,6 +74,8 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
             }
         case let e as IntakeError:
             self.init(intake: e)
+        case let e as MailError:
+            self.init(mail: e)
         case let e as PostgresError where e.isConnectionFailure:
             self.init(.unavailable, "the database is unreachable; retry shortly")
         case let e as PostgresError where e.sqlState == "42P01":

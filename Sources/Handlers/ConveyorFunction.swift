@@ -42,6 +42,7 @@ public enum FunctionRegistry {
         ListIntakeFunction(),
         GetIntakeFunction(),
         AssignIntakeFunction(),
+        SendEmailFunction(),
         ListQueuesFunction(),
         GetQueueFunction(),
         PutQueueFunction(),
