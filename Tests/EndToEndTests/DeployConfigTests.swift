@@ -24,9 +24,13 @@ struct DeployConfigTests {
     }
 
     /// The nginx location that serves a function's path.
+    /// As nginx picks: an exact match, else the first regex that matches, else `/`.
     static func location(for path: String, in limits: [String: Int]) -> String {
         if limits["= \(path)"] != nil { return "= \(path)" }
-        if path.hasPrefix("/v1/jobs/") { return "~ ^/v1/jobs/[^/]+$" }
+        let concrete = path.replacingOccurrences(of: #"\{[^/}]+\}"#, with: "42", options: .regularExpression)
+        for loc in limits.keys.sorted() where loc.hasPrefix("~ ") {
+            if concrete.range(of: String(loc.dropFirst(2)), options: .regularExpression) != nil { return loc }
+        }
         return "/"
     }
 
@@ -50,7 +54,9 @@ struct DeployConfigTests {
                 #expect(nginx <= 1024, "\(loc) takes no body, yet nginx allows \(nginx)")
             }
         }
-        #expect(wanted.count >= 4)
+        #expect(wanted.count >= 10)
+        // Every function has a location of its own: `/` is for unknown paths only.
+        #expect(wanted["/"] == nil)
     }
 
     @Test func processBatchTimeoutOutlastsItsBudget() throws {
