@@ -5,6 +5,10 @@ import Postgres
 public struct PipelineStore: Sendable {
     public let connection: Connection
 
+    /// The most pipelines one org may have: all of them are listed in one answer and sent to
+    /// the LLM with every request, so the count must stay small.
+    public static let maxPipelinesPerOrg = 100
+
     public init(connection: Connection) {
         self.connection = connection
     }
@@ -30,10 +34,14 @@ public struct PipelineStore: Sendable {
                 guard let row = rows.first else { throw IntakeError(.notFound, "no such pipeline", field: "id") }
                 return (try Pipeline(row: row), false)
             }
+            // A new name is inserted only while the org is under the cap; an existing one is
+            // always updated (the SELECT yields its row, and ON CONFLICT turns it into the update).
             let rows = try connection.query("""
                 INSERT INTO pipelines AS p (org_id, name, description, keywords, is_active)
-                VALUES (\(orgId), \(input.name), coalesce(\(input.description), ''), coalesce(\(keywords)::text[], '{}'),
-                        coalesce(\(input.isActive)::boolean, true))
+                SELECT \(orgId)::bigint, \(input.name)::text, coalesce(\(input.description), ''), coalesce(\(keywords)::text[], '{}'),
+                       coalesce(\(input.isActive)::boolean, true)
+                WHERE EXISTS (SELECT 1 FROM pipelines WHERE org_id = \(orgId) AND name = \(input.name))
+                   OR (SELECT count(*) FROM pipelines WHERE org_id = \(orgId)) < \(Self.maxPipelinesPerOrg)
                 ON CONFLICT (org_id, name) DO UPDATE SET
                     description = coalesce(\(input.description), p.description),
                     keywords = coalesce(\(keywords)::text[], p.keywords),
@@ -41,7 +49,11 @@ public struct PipelineStore: Sendable {
                     updated_at = now()
                 RETURNING \(Pipeline.columns), (xmax = 0) AS created
                 """)
-            return (try Pipeline(row: rows[0]), try rows[0].decode("created"))
+            guard let row = rows.first else {
+                throw IntakeError(.conflict, "the org already has \(Self.maxPipelinesPerOrg) pipelines, the most allowed; "
+                                  + "update or deactivate one instead", field: "name")
+            }
+            return (try Pipeline(row: row), try row.decode("created"))
         } catch let e as PostgresError where e.isUniqueViolation {
             throw IntakeError(.conflict, "another pipeline of this org is already named \(input.name ?? "that")", field: "name")
         }
@@ -52,7 +64,7 @@ public struct PipelineStore: Sendable {
         try connection.query("""
             SELECT \(Pipeline.columns) FROM pipelines
             WHERE org_id = \(orgId) AND (is_active OR \(includeInactive))
-            ORDER BY name, id
+            ORDER BY name, id LIMIT \(Self.maxPipelinesPerOrg)
             """).map(Pipeline.init(row:))
     }
 

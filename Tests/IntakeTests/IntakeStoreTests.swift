@@ -43,6 +43,28 @@ struct IntakeStoreTests {
         }
     }
 
+    /// Every pipeline of an org is listed in one answer and sent to the LLM in every prompt, so
+    /// an org's pipelines are capped: a new one past the cap is a conflict, while updating an
+    /// existing one (by name or id) still works.
+    @Test func anOrgsPipelinesAreCapped() throws {
+        let t = try IntakeTestDatabase()
+        let store = PipelineStore(connection: t.db)
+        for i in 0..<PipelineStore.maxPipelinesPerOrg {
+            try t.db.execute("INSERT INTO pipelines (org_id, name) VALUES (\(t.orgId), \("P\(i)"))")
+        }
+        do {
+            _ = try store.upsert(try PipelineInput(name: "One too many"), orgId: t.orgId)
+            Issue.record("a pipeline past the cap was created")
+        } catch let e as IntakeError {
+            #expect(e.code == .conflict && e.message.contains("\(PipelineStore.maxPipelinesPerOrg)"))
+        }
+        let (updated, created) = try store.upsert(try PipelineInput(name: "P7", description: "still editable"), orgId: t.orgId)
+        #expect(!created && updated.description == "still editable")
+        #expect(try store.pipelines(orgId: t.orgId).count == PipelineStore.maxPipelinesPerOrg)
+        // Another org is not affected by this one's count.
+        #expect(try store.upsert(try PipelineInput(name: "One too many"), orgId: try IntakeTestDatabase.newOrg(t.db)).created)
+    }
+
     @Test func theDatabaseRefusesCrossOrgAssignmentsAndBadValues() throws {
         let t = try IntakeTestDatabase()
         let other = try IntakeTestDatabase.newOrg(t.db)
