@@ -16,6 +16,8 @@ struct LLMReply: Equatable {
     static let maxReasoning = 2000
     static let maxTerms = 20
     static let maxTermLength = 100
+    /// Invented ids kept for the audit; a reply may list thousands.
+    static let maxDroppedIds = 20
 
     static func bad(_ message: String) -> LLMFailure { LLMFailure(.badReply, message, status: 200) }
 
@@ -49,7 +51,7 @@ struct LLMReply: Equatable {
             for item in items {
                 guard let id = pipelineId(item["pipelineId"]) else { continue }
                 guard let name = names[id] else {
-                    dropped.append(id)
+                    if dropped.count < maxDroppedIds { dropped.append(id) }
                     continue
                 }
                 guard seen.insert(id).inserted, alternatives.count < maxAlternatives else { continue }

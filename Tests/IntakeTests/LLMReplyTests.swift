@@ -63,6 +63,17 @@ struct LLMReplyTests {
         #expect(reply.analysis == TextAnalysis(requestType: "billing", urgency: "high", complexity: "low", keywords: ["refund"], entities: ["INV-7"]))
     }
 
+    /// A model talked into listing thousands of invented ids must not turn them all into an
+    /// activity row and a response: the audit keeps a bounded sample.
+    @Test func droppedIdsAreBounded() throws {
+        let invented = (0..<5000).map { #"{"pipelineId":\#(900_000 + $0),"confidence":0.1}"# }.joined(separator: ",")
+        let content = #"{"primary":{"pipelineId":11,"confidence":0.6,"reasoning":"x"},"alternatives":[\#(invented)],\#(Self.analysis)}"#
+        let reply = try LLMReply.validate(content, pipelines: Self.pipelines)
+        #expect(reply.droppedPipelineIds.count == LLMReply.maxDroppedIds)
+        #expect(reply.droppedPipelineIds.first == 900_000)
+        #expect(reply.primary?.pipelineId == 11 && reply.alternatives.isEmpty)
+    }
+
     @Test func analysisTermsAreBounded() throws {
         let many = (0..<50).map { "\"term\($0)\"" }.joined(separator: ",")
         let content = #"{"primary":null,"analysis":{"requestType":"x","urgency":"low","complexity":"low","keywords":[\#(many),7,""],"entities":"none"}}"#
