@@ -61,6 +61,22 @@ struct QueueSettingsTests {
         #expect(try store.queueSettings(named: name) == replaced.settings)
     }
 
+    /// The shipped file carries seed 000's limits: routing 2 at a time and 10 a minute, email 5
+    /// and 50 a minute.
+    @Test func theShippedQueuesFileHoldsTheSeedLimits() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../deploy/queues.json")
+        var byName: [String: QueueSettings] = [:]
+        for (name, patch) in try QueueSettings.parseFile(try Data(contentsOf: url)) {
+            var settings = QueueSettings(name: name)
+            try settings.apply(patch)
+            byName[name] = settings
+        }
+        #expect(byName["routing"]?.concurrency == 2)
+        #expect(byName["routing"]?.rateLimit == .init(limit: 10, periodSeconds: 60))
+        #expect(byName["email"]?.concurrency == 5)
+        #expect(byName["email"]?.rateLimit == .init(limit: 50, periodSeconds: 60))
+    }
+
     @Test func theQueuesFileIsIdempotentAndKeepsAnOperatorsPause() throws {
         let db = try TestDatabase.connect()
         let store = PostgresJobStore(connection: db)
