@@ -70,6 +70,8 @@ public final class SMTPClient {
         case .required, .implicit: CURLUSESSL_ALL
         }
         try easy.set(CURLOPT_USE_SSL, Int(useSSL.rawValue))
+        // Only the trust anchors change: peer and host verification stay on (libcurl's default).
+        if let caFile = server.caFile { try easy.set(CURLOPT_CAINFO, caFile) }
         if let username = server.username { try easy.set(CURLOPT_USERNAME, username) }
         if let password = server.password { try easy.set(CURLOPT_PASSWORD, password) }
 

@@ -1,6 +1,7 @@
 import FoundationEssentials
 
-/// Where and how `SMTPClient` delivers: address, credentials, TLS mode, EHLO name, timeouts.
+/// Where and how `SMTPClient` delivers: address, credentials, TLS mode, trusted CAs, EHLO
+/// name, timeouts.
 ///
 /// `description` never shows the password, so the value is safe to log.
 public struct SMTPServer: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
@@ -31,11 +32,20 @@ public struct SMTPServer: Sendable, CustomStringConvertible, CustomDebugStringCo
     public var connectTimeout: Double
     /// Seconds allowed for the whole session.
     public var timeout: Double
+    /// A PEM file of CA certificates to verify the server against (CURLOPT_CAINFO), for a server
+    /// whose certificate comes from a private CA. It replaces libcurl's default bundle file;
+    /// the CA directory libcurl was built with (/etc/ssl/certs on Debian) still applies. nil
+    /// keeps the system's trust store.
+    ///
+    /// The server's certificate and host name are always verified: there is no way to turn
+    /// that off.
+    public var caFile: String?
 
     /// Creates a server description from its parts.
     public init(
         url: String, username: String? = nil, password: String? = nil, tls: TLS,
-        ehloName: String = "localhost", connectTimeout: Double = 10, timeout: Double = 60
+        ehloName: String = "localhost", connectTimeout: Double = 10, timeout: Double = 60,
+        caFile: String? = nil
     ) {
         self.url = url
         self.username = username
@@ -44,6 +54,7 @@ public struct SMTPServer: Sendable, CustomStringConvertible, CustomDebugStringCo
         self.ehloName = ehloName
         self.connectTimeout = connectTimeout
         self.timeout = timeout
+        self.caFile = caFile
     }
 
     /// The server without its password.
@@ -51,6 +62,7 @@ public struct SMTPServer: Sendable, CustomStringConvertible, CustomDebugStringCo
         var text = "SMTPServer(\(url), tls: \(tls.rawValue)"
         if let username { text += ", username: \(username)" }
         if password != nil { text += ", password: ***" }
+        if let caFile { text += ", caFile: \(caFile)" }
         return text + ", ehlo: \(ehloName))"
     }
 
@@ -74,6 +86,9 @@ public struct SMTPServer: Sendable, CustomStringConvertible, CustomDebugStringCo
             guard seconds.isFinite, seconds > 0 else {
                 throw CurlError.invalidInput("\(name) must be a positive number of seconds")
             }
+        }
+        if let caFile, caFile.isEmpty || caFile.utf8.contains(0) {
+            throw CurlError.invalidInput("caFile must be a file path")
         }
         return "\(tls == .implicit ? "smtps" : "smtp")://\(authority)/\(ehloName)"
     }

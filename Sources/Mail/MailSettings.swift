@@ -1,4 +1,5 @@
 import Curl
+import FoundationEssentials
 
 /// Where and as whom send-email delivers, read from the environment:
 ///
@@ -9,6 +10,9 @@ import Curl
 /// - `SMTP_EHLO_NAME`: the name sent in EHLO; defaults to the sender's domain.
 /// - `SMTP_CONNECT_TIMEOUT_SECONDS` (default 10) and `SMTP_TIMEOUT_SECONDS` (default 60, the
 ///   whole SMTP session).
+/// - `SMTP_CA_FILE`: a PEM file of CA certificates to verify the server's certificate against
+///   (STARTTLS or smtps://), for a server with a private CA; it replaces libcurl's default
+///   bundle file. It must be a readable file. Verification itself can never be turned off.
 public struct MailSettings: Sendable {
     /// The SMTP server, credentials, TLS mode, EHLO name and timeouts.
     public var server: SMTPServer
@@ -57,6 +61,16 @@ public struct MailSettings: Sendable {
             throw MailError(.notConfigured, error.message)
         } catch {
             throw MailError(.notConfigured, "SMTP_URL is not valid")
+        }
+        if let caFile = value("SMTP_CA_FILE") {
+            // Caught here rather than as a TLS failure on every attempt of every job.
+            var isDirectory = false
+            guard FileManager.default.fileExists(atPath: caFile, isDirectory: &isDirectory), !isDirectory,
+                FileManager.default.isReadableFile(atPath: caFile)
+            else {
+                throw MailError(.notConfigured, "SMTP_CA_FILE must name a readable PEM file")
+            }
+            server.caFile = caFile
         }
     }
 

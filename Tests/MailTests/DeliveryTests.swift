@@ -225,4 +225,29 @@ struct DeliveryTests {
             #expect(error?.message.contains("secret") == false)
         }
     }
+
+    @Test func caFileSettingMustNameAReadableFile() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mail-ca-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let caFile = directory.appendingPathComponent("ca.pem").path
+        _ = FileManager.default.createFile(atPath: caFile, contents: Data("-----BEGIN CERTIFICATE-----\n".utf8))
+        let base = ["SMTP_URL": "smtp://u:secret@127.0.0.1:587?tls=required", "SMTP_FROM_EMAIL": "a@example.com"]
+
+        let cases: [(String?, String?)] = [(nil, nil), ("", nil), (caFile, caFile)]
+        for (value, expected) in cases {
+            var environment = base
+            environment["SMTP_CA_FILE"] = value
+            let settings = try MailSettings(environment: environment)
+            #expect(settings.server.caFile == expected)
+            #expect(settings.server.tls == .required)
+        }
+        for bad in [directory.appendingPathComponent("absent.pem").path, directory.path] {
+            var environment = base
+            environment["SMTP_CA_FILE"] = bad
+            let error = #expect(throws: MailError.self) { try MailSettings(environment: environment) }
+            #expect(error?.code == .notConfigured)
+            #expect(error?.message.contains("SMTP_CA_FILE") == true, "\(error?.message ?? "")")
+        }
+    }
 }
