@@ -4,6 +4,10 @@ import JobQueue
 /// Decodes request bodies, turning decoder failures into the envelope: malformed JSON is 400,
 /// a well-formed body of the wrong shape is 422 naming the field.
 enum BodyDecoder {
+    /// The most keys one object of a request body may have: far above any function's fields or a
+    /// sane payload, far below what makes parsing a body slow.
+    static let maxObjectMembers = 10_000
+
     static func decode<T: Decodable>(_ type: T.Type, from request: HTTPRequest, emptyMeans empty: String? = nil) throws -> T {
         var body = request.body
         if body.isEmpty || body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
@@ -11,6 +15,13 @@ enum BodyDecoder {
             body = Data(empty.utf8)
         }
         try checkContentType(request)
+        // Foundation lets duplicate keys through (last one wins) and accepts some input the strict
+        // parser refuses: check the syntax strictly first, so every function answers bad JSON alike.
+        do {
+            _ = try JSONParser.parse(body, maxMembers: maxObjectMembers)
+        } catch let e as JSONParser.SyntaxError {
+            throw APIError(.invalidJSON, "the request body is not valid JSON: \(e.description)", details: ["offset": .int(Int64(e.offset))])
+        }
         do {
             return try JSONDecoder.conveyor.decode(T.self, from: body)
         } catch let error as DecodingError {
@@ -77,7 +88,7 @@ extension BodyDecoder {
         if request.body.isEmpty { throw APIError(.invalidJSON, "the request body is empty; send a JSON object") }
         try checkContentType(request)
         do {
-            return try JSONParser.parse(request.body)
+            return try JSONParser.parse(request.body, maxMembers: maxObjectMembers)
         } catch let e as JSONParser.SyntaxError {
             throw APIError(.invalidJSON, "the request body is not valid JSON: \(e.description)", details: ["offset": .int(Int64(e.offset))])
         }
