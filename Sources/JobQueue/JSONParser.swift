@@ -19,9 +19,11 @@ public struct JSONParser {
     public static let defaultMaxDepth = 128
 
     /// Parses a whole document; anything but whitespace after the value is an error.
-    public static func parse<Bytes: ContiguousBytes>(_ bytes: Bytes, maxDepth: Int = defaultMaxDepth) throws -> JSONValue {
+    /// `maxMembers` bounds the keys of any one object: request bodies pass a limit, so an object
+    /// of 100,000 keys is refused early instead of costing a worker a second of hashing.
+    public static func parse<Bytes: ContiguousBytes>(_ bytes: Bytes, maxDepth: Int = defaultMaxDepth, maxMembers: Int = .max) throws -> JSONValue {
         try bytes.withUnsafeBytes { raw in
-            var parser = JSONParser(bytes: raw.bindMemory(to: UInt8.self), maxDepth: maxDepth)
+            var parser = JSONParser(bytes: raw.bindMemory(to: UInt8.self), maxDepth: maxDepth, maxMembers: maxMembers)
             parser.skipWhitespace()
             let value = try parser.parseValue(depth: 0)
             parser.skipWhitespace()
@@ -32,11 +34,13 @@ public struct JSONParser {
 
     let bytes: UnsafeBufferPointer<UInt8>
     let maxDepth: Int
+    let maxMembers: Int
     var index = 0
 
-    init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int) {
+    init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int, maxMembers: Int = .max) {
         self.bytes = bytes
         self.maxDepth = maxDepth
+        self.maxMembers = maxMembers
     }
 
     func error(_ message: String) -> SyntaxError { SyntaxError(message: message, offset: index) }
@@ -83,6 +87,7 @@ public struct JSONParser {
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a string key") }
+            guard object.count < maxMembers else { throw error("an object with more than \(maxMembers) keys") }
             let keyOffset = index
             let key = try parseString()
             skipWhitespace()
