@@ -40,6 +40,13 @@ extension FCGIConnection {
         case .stdin(let id, let keep, let params, var body, let limit) where id == record.requestId:
             if record.content.isEmpty {
                 state = .idle
+                // The spec asks a responder to compare STDIN with CONTENT_LENGTH and not act on a
+                // short body: the client or the web server gave up partway.
+                if let declared = params.contentLength, body.count < declared {
+                    try send(responder.reject(.incompleteBody(expected: declared, received: body.count), params: params), id: id, params: params)
+                    finish(keep: keep)
+                    return true
+                }
                 let response = responder.respond(to: FCGIRequest(params: params, body: body))
                 try send(response, id: id, params: params)
                 finish(keep: keep)
