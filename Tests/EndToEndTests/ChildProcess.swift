@@ -1,0 +1,57 @@
+import Foundation
+import Handlers
+
+/// Runs a command to completion with its output in a file, and returns the exit status and the
+/// output. posix_spawn and waitpid, like `Stack.run`, but the status is kept and nothing is lost
+/// to a full pipe.
+enum ChildProcess {
+    struct Result {
+        var status: Int32
+        var output: String
+    }
+
+    static func run(_ path: String, _ args: [String], environment: [String: String], outputFile: URL) throws -> Result {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputFile.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv = ([path] + args).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { envp.forEach { free($0) } }
+        // Like Stack.run: the spawning test thread may have signals blocked; the child must not.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for sig in [SIGTERM, SIGINT, SIGPIPE, SIGHUP] { sigaddset(&defaults, sig) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
+        guard rc == 0 else { throw ConfigurationError("cannot run \(path): \(String(cString: strerror(rc)))") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        let output = (try? String(contentsOf: outputFile, encoding: .utf8)) ?? ""
+        // WEXITSTATUS, or 128 + the signal.
+        let exit = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return Result(status: exit, output: output)
+    }
+
+    /// The Python with the tests' PyPI packages: $CONVEYOR_TEST_PYTHON, as scripts/test exports it.
+    static func testPython() throws -> String {
+        if let python = ProcessInfo.processInfo.environment["CONVEYOR_TEST_PYTHON"], !python.isEmpty { return python }
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("python-env-\(UUID().uuidString.prefix(8)).out")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let r = try run("/bin/sh", ["-c", "'\(Stack.repoRoot.path)/scripts/python-env' 2>/dev/null"], environment: ProcessInfo.processInfo.environment, outputFile: out)
+        let python = r.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard r.status == 0, !python.isEmpty else { throw ConfigurationError("no test python: set CONVEYOR_TEST_PYTHON (scripts/python-env)") }
+        return python
+    }
+}
