@@ -26,6 +26,7 @@ final class Stack: @unchecked Sendable {
     private(set) var watcher: Process?
     private var fcgiwrapGroup: pid_t?
     private var stopped = false
+    private var extraEnvironment: [String: String] = [:]
 
     struct Options {
         var workers = 2
@@ -33,6 +34,8 @@ final class Stack: @unchecked Sendable {
         var cgi = false
         var watch = false
         var grace = 10
+        /// More environment for the stack's processes (e.g. an SMTP server for send-email).
+        var environment: [String: String] = [:]
     }
 
     init(_ options: Options = Options()) throws {
@@ -41,6 +44,7 @@ final class Stack: @unchecked Sendable {
             throw ConfigurationError("DATABASE_URL is not set")
         }
         databaseURL = url
+        extraEnvironment = options.environment
         try ConveyorSchema.migrate(Connection(url: url))
         dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("conveyor-e2e-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("tmp"), withIntermediateDirectories: true)
@@ -69,6 +73,7 @@ final class Stack: @unchecked Sendable {
         env["CONVEYOR_ADMIN_KEY"] = Self.adminKey
         env["CONVEYOR_MANIFEST"] = Self.repoRoot.appendingPathComponent("functions.json").path
         env["CONVEYOR_URL"] = baseURL
+        env.merge(extraEnvironment) { _, extra in extra }
         return env
     }
 
