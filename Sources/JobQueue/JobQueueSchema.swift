@@ -52,5 +52,6 @@ public enum JobQueueSchema {
             CREATE INDEX conveyor_jobs_org ON conveyor_jobs (org_id, id DESC);
             """),
         flowControl,
+        operations,
     ]
 }

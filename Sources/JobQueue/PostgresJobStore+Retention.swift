@@ -1,0 +1,109 @@
+import FoundationEssentials
+import Postgres
+
+/// What one retention pass deleted.
+public struct PruneSummary: Sendable, Equatable {
+    /// Jobs deleted, by state.
+    public var deleted: [JobState: Int] = [:]
+    /// Rollup rows (per-minute metrics) past their two days, deleted.
+    public var rollupRows = 0
+    public var batches = 0
+    /// True when `maxBatches` stopped the pass with expired jobs left; the next pass goes on.
+    public var more = false
+
+    public init() {}
+}
+
+extension PostgresJobStore {
+    /// Completed jobs are kept a day unless their queue says otherwise (seed 000).
+    public static let defaultCompletedRetentionSeconds = 86_400
+    /// Dead and cancelled jobs are kept a week unless their queue says otherwise.
+    public static let defaultDeadRetentionSeconds = 604_800
+    /// Per-minute rollups are kept two days: queue-metrics reads the last hour, alerts 15 minutes.
+    static let rollupRetentionSeconds = 172_800
+
+    /// Deletes finished jobs past their queue's retention (`conveyor_queues`, else the
+    /// defaults), and old rollup rows. Works in batches of `batchSize` rows, each its own
+    /// statement, paging through each (state, queue) by keyset on (finished_at, id) so that
+    /// no batch wades through the index entries the previous ones left for vacuum. Stops after
+    /// `maxBatches` batches; several pruners at once skip each other's rows.
+    public func pruneExpired(batchSize: Int = 1000, maxBatches: Int = 100) throws -> PruneSummary {
+        let size = min(max(batchSize, 1), 10_000)
+        var summary = PruneSummary()
+        var retention: [String: QueueSettings.Retention] = [:]
+        for settings in try queueSettings() { retention[settings.name] = settings.retention }
+        for state in Self.purgeableStates {
+            for queue in try finishedQueues(state: state, only: nil) {
+                let r = retention[queue]
+                let seconds = state == .completed
+                    ? r?.completedSeconds ?? Self.defaultCompletedRetentionSeconds
+                    : r?.deadSeconds ?? Self.defaultDeadRetentionSeconds
+                let left = (maxBatches - summary.batches) * size
+                guard left > 0 else { summary.more = true; return summary }
+                let result = try pruneBatches(queue: queue, state: state, olderThanSeconds: seconds, budget: left, batchSize: size)
+                summary.deleted[state, default: 0] += result.deleted
+                summary.batches += result.batches
+                if result.more { summary.more = true; return summary }
+            }
+        }
+        for table in ["conveyor_job_minutes", "conveyor_job_timings"] {
+            summary.rollupRows += try connection.execute("""
+                DELETE FROM \(unsafe: table) WHERE ctid = ANY (ARRAY(
+                    SELECT ctid FROM \(unsafe: table) WHERE minute < now() - make_interval(secs => \(Self.rollupRetentionSeconds))
+                    LIMIT \(size * 10)))
+                """)
+        }
+        return summary
+    }
+
+    /// Queues holding jobs in `state`, from the running totals (no scan of the jobs table).
+    func finishedQueues(state: JobState, only: String?) throws -> [String] {
+        if let only { return [only] }
+        return try connection.query("""
+            SELECT queue FROM conveyor_job_totals WHERE state = \(state.rawValue)::conveyor_job_state
+            GROUP BY queue HAVING sum(jobs) > 0 ORDER BY queue
+            """).map { try $0.decode("queue") }
+    }
+
+    /// Deletes one (queue, state)'s jobs finished more than `olderThanSeconds` ago, oldest first,
+    /// in keyset-paged batches, until none is left or `budget` rows are gone.
+    func pruneBatches(queue: String, state: JobState, olderThanSeconds: Int, budget: Int,
+                      batchSize: Int = 1000) throws -> (deleted: Int, batches: Int, more: Bool) {
+        let cutoff: String = try connection.query("SELECT (now() - make_interval(secs => \(olderThanSeconds)))::text AS t")[0].decode("t")
+        // The cursor travels as Postgres' own text, not as a Double-backed Date, which could
+        // round a microsecond away and skip a row that shares the boundary's timestamp.
+        var after: (at: String, id: Int64)?
+        var deleted = 0, batches = 0
+        while deleted < budget {
+            let n = min(batchSize, budget - deleted)
+            let cursor: SQL = after.map { " AND (finished_at, id) > (\($0.at)::timestamptz, \($0.id))" } ?? ""
+            let rows = try connection.query("""
+                WITH doomed AS (
+                    SELECT id FROM conveyor_jobs
+                    WHERE state = \(state.rawValue)::conveyor_job_state AND queue = \(queue)
+                      AND finished_at < \(cutoff)::timestamptz\(cursor)
+                    ORDER BY finished_at, id LIMIT \(n)
+                    FOR UPDATE SKIP LOCKED
+                ), gone AS (
+                    DELETE FROM conveyor_jobs AS j USING doomed WHERE j.id = doomed.id RETURNING j.finished_at, j.id
+                )
+                SELECT count(*)::int AS n, max(finished_at)::text AS at,
+                       (SELECT max(id) FROM gone g WHERE g.finished_at = (SELECT max(finished_at) FROM gone)) AS id
+                FROM gone
+                """)
+            batches += 1
+            let count: Int = try rows[0].decode("n")
+            deleted += count
+            guard count == n, let at: String = try rows[0].decodeIfPresent("at"), let id: Int64 = try rows[0].decodeIfPresent("id") else {
+                return (deleted, batches, false)
+            }
+            after = (at, id)
+        }
+        // The budget ran out exactly; say whether anything expired is left.
+        let left = try connection.query("""
+            SELECT EXISTS (SELECT 1 FROM conveyor_jobs WHERE state = \(state.rawValue)::conveyor_job_state AND queue = \(queue)
+                           AND finished_at < \(cutoff)::timestamptz) AS more
+            """)[0].decode("more", as: Bool.self)
+        return (deleted, batches, left)
+    }
+}
