@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "queue-bench", targets: ["QueueBench"]),
         .executable(name: "fcgi-host", targets: ["FastCGIHost"]),
         .executable(name: "cron-driver", targets: ["CronDriver"]),
+        .executable(name: "ops-bench", targets: ["OpsBench"]),
         // @products: new executables above this line
     ],
     dependencies: [
@@ -29,6 +30,7 @@ let package = Package(
             "Routing",
             "Intake",
             "Mail",
+            "Curl",
             // @handler-deps: modules Handlers uses, above this line
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -66,6 +68,9 @@ let package = Package(
         ]),
         // Message model, validation, RFC 5322/MIME rendering and the SMTP transport over Curl.
         .target(name: "Mail", dependencies: ["Curl"]),
+        // queue-metrics on 1,000,000 finished jobs, through bench/ops/run (release, real Postgres).
+        .executableTarget(name: "OpsBench", dependencies: ["Handlers", "JobQueue", "Postgres",
+                                                           .product(name: "Logging", package: "swift-log")], path: "bench/ops/Sources"),
         // @targets: new library/executable targets above this line
 
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),

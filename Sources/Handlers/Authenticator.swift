@@ -12,6 +12,11 @@ struct Authenticator {
     func authenticate(_ request: HTTPRequest, level: AuthLevel) throws -> Caller {
         if level == .none { return .anonymous }
         guard let key = Self.presentedKey(request) else {
+            // The dashboard's session cookie stands for the admin key, for admin functions only.
+            if level == .admin, let adminKey = context.configuration.adminKey, let token = DashboardSession.token(in: request),
+               DashboardSession.isValid(token, adminKey: adminKey, now: context.now()) {
+                return .admin
+            }
             throw APIError(.unauthorized, "missing API key: send x-api-key or Authorization: Bearer")
         }
         let isAdmin = context.configuration.adminKey.map { APIKey.matches(key, expected: $0) } ?? false

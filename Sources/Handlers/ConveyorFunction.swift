@@ -47,6 +47,21 @@ public enum FunctionRegistry {
         GetQueueFunction(),
         PutQueueFunction(),
         UpdateQueueFunction(),
+        QueueMetricsFunction(),
+        JobStatsFunction(),
+        ListAdminJobsFunction(),
+        RetryJobFunction(),
+        CancelJobFunction(),
+        RetryDeadFunction(),
+        PurgeJobsFunction(),
+        PauseQueueFunction.pause,
+        PauseQueueFunction.resume,
+        RetentionFunction(),
+        PrometheusMetricsFunction(),
+        AlertsFunction(),
+        DashboardFunction(),
+        DashboardLoginFunction(),
+        DashboardLogoutFunction(),
         // @functions: new functions above this line
     ]
 

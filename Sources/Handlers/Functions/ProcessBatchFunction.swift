@@ -27,7 +27,10 @@ struct ProcessBatchFunction: ConveyorFunction {
         let body = try BodyDecoder.decode(Body.self, from: invocation.request, emptyMeans: "{}")
         let options = try Self.options(body)
         let connection = try context.database()
-        let processor = Processor(store: PostgresJobStore(connection: connection),
+        let store = PostgresJobStore(connection: connection)
+        // For /metrics; a counter that cannot be written must never cost a batch.
+        try? store.countBatchInvocation()
+        let processor = Processor(store: store,
                                   executor: FunctionExecutor(functions: FunctionRegistry.byName, context: context),
                                   kinds: context.jobKinds, logger: context.logger)
         return .json(200, raw: try processor.run(options).json)

@@ -1,0 +1,51 @@
+import FoundationEssentials
+import JobQueue
+
+/// `prometheus-metrics` (admin): `GET /metrics` in the Prometheus text format — jobs by queue
+/// and state, attempts by queue, kind and outcome, the run-time histogram, and process-batch
+/// invocations. Counters come from tables that are never pruned, so they only go up.
+struct PrometheusMetricsFunction: ConveyorFunction {
+    let name = "prometheus-metrics"
+
+    func handle(_ invocation: Invocation, context: FunctionContext) throws -> HTTPResponse {
+        let store = PostgresJobStore(connection: try context.database())
+        let text = Self.render(queues: try store.queueMetrics(), counters: try store.processingCounters())
+        return HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], body: Data(text.utf8))
+    }
+
+    static func render(queues: [QueueMetrics], counters: ProcessingCounters) -> String {
+        var p = PrometheusText()
+        p.family("conveyor_queue_jobs", .gauge, help: "Jobs in the table by queue and state (waiting is due, delayed is not yet due).")
+        for q in queues {
+            for (state, n) in [("waiting", q.waiting), ("delayed", q.delayed), ("active", q.active),
+                               ("completed", q.completed), ("dead", q.dead), ("cancelled", q.cancelled)] {
+                p.sample("conveyor_queue_jobs", ["queue": q.queue, "state": state], Double(n))
+            }
+        }
+        p.family("conveyor_queue_paused", .gauge, help: "1 when the queue is paused: no batch claims its jobs.")
+        for q in queues { p.sample("conveyor_queue_paused", ["queue": q.queue], q.paused ? 1 : 0) }
+        p.family("conveyor_queue_oldest_waiting_seconds", .gauge, help: "Seconds the longest-waiting due job of the queue has been due (0 when none).")
+        for q in queues { p.sample("conveyor_queue_oldest_waiting_seconds", ["queue": q.queue], q.oldestWaitingSeconds ?? 0) }
+
+        p.family("conveyor_jobs_processed_total", .counter, help: "Attempts ended, by queue, kind and outcome (completed, retried, dead).")
+        for o in counters.outcomes {
+            p.sample("conveyor_jobs_processed_total", ["queue": o.queue, "kind": o.kind, "outcome": o.outcome], Double(o.jobs))
+        }
+
+        p.family("conveyor_job_duration_seconds", .histogram, help: "Run time of attempts, by queue and kind.")
+        for r in counters.runTimes {
+            var cumulative: Int64 = 0
+            for (i, bound) in r.histogram.boundsMs.enumerated() {
+                cumulative += r.histogram.counts[i]
+                p.sample("conveyor_job_duration_seconds_bucket", [("queue", r.queue), ("kind", r.kind), ("le", PrometheusText.format(Double(bound) / 1000))], Double(cumulative))
+            }
+            p.sample("conveyor_job_duration_seconds_bucket", [("queue", r.queue), ("kind", r.kind), ("le", "+Inf")], Double(r.histogram.count))
+            p.sample("conveyor_job_duration_seconds_sum", [("queue", r.queue), ("kind", r.kind)], Double(r.histogram.sumMs) / 1000)
+            p.sample("conveyor_job_duration_seconds_count", [("queue", r.queue), ("kind", r.kind)], Double(r.histogram.count))
+        }
+
+        p.family("conveyor_process_batch_invocations_total", .counter, help: "process-batch invocations.")
+        p.sample("conveyor_process_batch_invocations_total", [:], Double(counters.batchInvocations))
+        return p.text
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+import Handlers
+import JobQueue
+import Postgres
+import Testing
+
+/// The dashboard in headless Chromium, through nginx and fcgi-host: log in, read the numbers,
+/// retry a dead job. Driven over the DevTools protocol by Tests/Fixtures/dashboard_browser.py;
+/// the screenshot is kept in .build/artifacts/dashboard.png.
+struct DashboardBrowserTests {
+    /// The Python with Tests/requirements.txt installed (websocket-client), made once.
+    static let python = Result { () throws -> String in
+        if let p = ProcessInfo.processInfo.environment["CONVEYOR_TEST_PYTHON"], !p.isEmpty { return p }
+        let process = Process()
+        process.executableURL = Stack.repoRoot.appendingPathComponent("scripts/python-env")
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Runs the browser script; its stdout is one JSON object. Killed after `timeout` seconds.
+    func browse(_ stack: Stack, queue: String, deadId: Int64, screenshot: URL, timeout: Double = 120) throws -> JSONValue {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try Self.python.get())
+        process.arguments = [Stack.repoRoot.appendingPathComponent("Tests/Fixtures/dashboard_browser.py").path,
+                             "--url", stack.baseURL, "--queue", queue, "--dead-id", String(deadId), "--screenshot", screenshot.path]
+        var env = ProcessInfo.processInfo.environment
+        env["DASHBOARD_ADMIN_KEY"] = Stack.adminKey
+        process.environment = env
+        let out = stack.dir.appendingPathComponent("browser.out"), err = stack.dir.appendingPathComponent("browser.err")
+        FileManager.default.createFile(atPath: out.path, contents: nil)
+        FileManager.default.createFile(atPath: err.path, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: out)
+        process.standardError = try FileHandle(forWritingTo: err)
+        try process.run()
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        while process.isRunning && Date() < deadline { usleep(50_000) }
+        if process.isRunning {
+            // The script kills its own browser on the way out; SIGTERM lets it.
+            process.terminate()
+            usleep(500_000)
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
+        process.waitUntilExit()
+        let said = (try? String(contentsOf: err, encoding: .utf8)) ?? ""
+        guard process.terminationStatus == 0 else {
+            throw ConfigurationError("the browser script failed (\(process.terminationStatus)): \(said)\n\(stack.log("fcgi-host.log"))")
+        }
+        return try JSONValue.parse(Data(contentsOf: out))
+    }
+
+    @Test func loginShowsTheDatabasesNumbersAndRetriesADeadJob() throws {
+        let stack = try Stack()
+        let tenant = try Tenant(databaseURL: stack.databaseURL)
+        let web = try Web(stack.baseURL)
+        for _ in 0..<3 {
+            #expect(try web.call("POST", "/v1/jobs", body: #"{"kind":"noop","queue":"\#(tenant.queue)"}"#, key: tenant.key).status == 201)
+        }
+        let dead = try #require(try web.call("POST", "/v1/jobs", body: #"{"kind":"fail","queue":"\#(tenant.queue)","payload":{"permanent":true,"message":"smtp said no"}}"#,
+                                              key: tenant.key).json["id"]?.intValue)
+        #expect(try web.call("POST", "/v1/process-batch", body: #"{"queues":["\#(tenant.queue)"]}"#, key: Stack.processorKey).json["dead"] == 1)
+        #expect(try web.call("POST", "/v1/jobs", body: #"{"kind":"noop","queue":"\#(tenant.queue)","delaySeconds":3600}"#, key: tenant.key).status == 201)
+
+        let artifacts = Stack.repoRoot.appendingPathComponent(".build/artifacts")
+        try FileManager.default.createDirectory(at: artifacts, withIntermediateDirectories: true)
+        let screenshot = artifacts.appendingPathComponent("dashboard.png")
+        let seen = try browse(stack, queue: tenant.queue, deadId: dead, screenshot: screenshot)
+
+        let db = try Connection(url: stack.databaseURL)
+        func count(_ condition: String) throws -> Int64 {
+            try db.query("SELECT count(*)::bigint AS n FROM conveyor_jobs WHERE queue = \(tenant.queue) AND \(unsafe: condition)")[0].decode("n")
+        }
+        let expected: [String: Int64] = [
+            "waiting": try count("state = 'available' AND run_at <= now() AND id <> \(dead)"),
+            "delayed": try count("state = 'available' AND run_at > now()"),
+            "active": try count("state = 'running'"), "completed": try count("state = 'completed'"),
+            "dead": 1, "cancelled": try count("state = 'cancelled'"),
+        ]
+        for (state, n) in expected {
+            #expect(seen["counts"]?[state]?.intValue == n, "\(state): the page showed \(seen["counts"]?[state] ?? .null), the database has \(n)")
+        }
+        #expect(expected["completed"] == 3 && expected["delayed"] == 1)
+        // After Retry the page lists the job as waiting, and so does the database.
+        #expect(seen["retriedShownAs"] == "available")
+        #expect(seen["countsAfterRetry"]?["dead"] == 0 && seen["countsAfterRetry"]?["waiting"] == 1)
+        #expect(try db.query("SELECT state::text AS s FROM conveyor_jobs WHERE id = \(dead)")[0].decode("s", as: String.self) == "available")
+        // The session is an HttpOnly, SameSite=Strict cookie; the key is in no URL and no page script can read it.
+        #expect(seen["cookie"]?["httpOnly"] == true && seen["cookie"]?["sameSite"] == "Strict" && seen["cookie"]?["holdsKey"] == false)
+        #expect(seen["url"]?.stringValue?.contains(Stack.adminKey) == false)
+        #expect(seen["documentCookie"] == "")
+        #expect(seen["pageHoldsKey"] == false)
+        let png = try Data(contentsOf: screenshot)
+        #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]) && png.count > 10_000)
+    }
+}
