@@ -9,17 +9,22 @@ extension JobQueueSchema {
     /// jobs the table holds, indexes for retention and the admin actions, and alert state.
     ///
     /// Counting 1,000,000 finished rows costs far more than the 50 ms queue-metrics may take, so
-    /// statement-level triggers keep running counts instead. They see each statement's rows as
-    /// transition tables, so a batch of 500 outcomes costs one upsert per (queue, kind), not 500.
-    /// Upserts go in key order, so two concurrent batches never lock counter rows crosswise.
+    /// the rollups keep running counts instead. They are append-only delta tables: the engine's
+    /// own statements that change a job's finished-ness (record, rescue, retry-dead, cancel,
+    /// purge, prune) add rows to them in extra CTEs over their RETURNING rows, with plain INSERTs.
+    /// No row is ever updated in place, so concurrent statements never wait on each other (a
+    /// shared counter row upserted by every batch serialised them until commit, and triggers with
+    /// transition tables taxed every UPDATE, the 1,000-row claim included). Readers SUM the
+    /// deltas with GROUP BY; the prune pass compacts old deltas into one row per key.
+    /// Writes made with raw SQL outside the engine are not counted.
     static let operations = Migration(version: 150, name: "operations: metrics rollups, retention indexes, alerts", sql: """
-        -- Finished jobs by state, exact: what is in the table right now.
+        -- Finished jobs by state, exact: what is in the table right now (sum of the deltas).
         CREATE TABLE conveyor_job_totals (
             queue text NOT NULL,
             kind  text NOT NULL,
             state conveyor_job_state NOT NULL,
             jobs  bigint NOT NULL,
-            PRIMARY KEY (queue, kind, state)
+            at    timestamptz NOT NULL DEFAULT now()
         );
         -- Attempts that ended, per minute: throughput and failure rate over the last hour.
         CREATE TABLE conveyor_job_minutes (
@@ -27,9 +32,9 @@ extension JobQueueSchema {
             queue     text NOT NULL,
             kind      text NOT NULL,
             completed integer NOT NULL,
-            failed    integer NOT NULL,
-            PRIMARY KEY (minute, queue, kind)
+            failed    integer NOT NULL
         );
+        CREATE INDEX conveyor_job_minutes_minute ON conveyor_job_minutes (minute);
         -- Run ('r') and wait ('w') times per minute as histogram buckets: percentiles without
         -- reading a single job row.
         CREATE TABLE conveyor_job_timings (
@@ -39,17 +44,17 @@ extension JobQueueSchema {
             measure  "char" NOT NULL,
             bucket   smallint NOT NULL,
             jobs     integer NOT NULL,
-            total_ms bigint NOT NULL,
-            PRIMARY KEY (minute, queue, kind, measure, bucket)
+            total_ms bigint NOT NULL
         );
+        CREATE INDEX conveyor_job_timings_minute ON conveyor_job_timings (minute);
         -- Monotonic counters for Prometheus: attempts by outcome, and the run-time histogram.
-        -- Never pruned, so a scrape never sees a counter go down.
+        -- Never pruned (only compacted), so a scrape never sees a counter go down.
         CREATE TABLE conveyor_job_processed (
             queue   text NOT NULL,
             kind    text NOT NULL,
             outcome text NOT NULL,
             jobs    bigint NOT NULL,
-            PRIMARY KEY (queue, kind, outcome)
+            at      timestamptz NOT NULL DEFAULT now()
         );
         CREATE TABLE conveyor_job_run_histogram (
             queue    text NOT NULL,
@@ -57,7 +62,7 @@ extension JobQueueSchema {
             bucket   smallint NOT NULL,
             jobs     bigint NOT NULL,
             total_ms bigint NOT NULL,
-            PRIMARY KEY (queue, kind, bucket)
+            at       timestamptz NOT NULL DEFAULT now()
         );
         -- Named counters (process-batch invocations).
         CREATE TABLE conveyor_counters (
@@ -80,85 +85,58 @@ extension JobQueueSchema {
         CREATE INDEX conveyor_jobs_finished_by_kind ON conveyor_jobs (kind, finished_at)
             WHERE state IN ('completed', 'dead', 'cancelled');
 
-        CREATE FUNCTION conveyor_jobs_count_finished() RETURNS trigger LANGUAGE plpgsql AS $fn$
-        BEGIN
-            IF TG_OP = 'INSERT' THEN
-                INSERT INTO conveyor_job_totals AS t (queue, kind, state, jobs)
-                SELECT n.queue, n.kind, n.state, count(*) FROM conveyor_new n
-                WHERE n.state IN ('completed', 'dead', 'cancelled')
-                GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-                ON CONFLICT (queue, kind, state) DO UPDATE SET jobs = t.jobs + EXCLUDED.jobs;
-            ELSIF TG_OP = 'DELETE' THEN
-                INSERT INTO conveyor_job_totals AS t (queue, kind, state, jobs)
-                SELECT o.queue, o.kind, o.state, -count(*) FROM conveyor_old o
-                WHERE o.state IN ('completed', 'dead', 'cancelled')
-                GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-                ON CONFLICT (queue, kind, state) DO UPDATE SET jobs = t.jobs + EXCLUDED.jobs;
-            ELSE
-                INSERT INTO conveyor_job_totals AS t (queue, kind, state, jobs)
-                SELECT d.queue, d.kind, d.state, sum(d.n) FROM (
-                    SELECT n.queue, n.kind, n.state, 1 AS n FROM conveyor_new n WHERE n.state IN ('completed', 'dead', 'cancelled')
-                    UNION ALL
-                    SELECT o.queue, o.kind, o.state, -1 FROM conveyor_old o WHERE o.state IN ('completed', 'dead', 'cancelled')) d
-                GROUP BY 1, 2, 3 HAVING sum(d.n) <> 0 ORDER BY 1, 2, 3
-                ON CONFLICT (queue, kind, state) DO UPDATE SET jobs = t.jobs + EXCLUDED.jobs;
-
-                -- Attempts that ended in this statement. A release hands a claim back unstarted
-                -- (attempt - 1): not an outcome. A rescued attempt has no run time of its own.
-                WITH ended AS (
-                    SELECT n.queue, n.kind,
-                           CASE n.state WHEN 'completed' THEN 'completed' WHEN 'dead' THEN 'dead' ELSE 'retried' END AS outcome,
-                           CASE WHEN n.state = 'completed' OR (n.errors -> -1 ->> 'rescued') IS NULL
-                                THEN greatest(n.duration_ms, 0)::bigint END AS run_ms,
-                           greatest(0, (extract(epoch FROM o.started_at - o.run_at) * 1000)::bigint) AS wait_ms
-                    FROM conveyor_old o JOIN conveyor_new n ON n.id = o.id
-                    WHERE o.state = 'running' AND n.state <> 'running' AND n.attempt = o.attempt
-                ), per_minute AS (
-                    INSERT INTO conveyor_job_minutes AS m (minute, queue, kind, completed, failed)
-                    SELECT date_trunc('minute', now()), e.queue, e.kind,
-                           count(*) FILTER (WHERE e.outcome = 'completed'), count(*) FILTER (WHERE e.outcome <> 'completed')
-                    FROM ended e GROUP BY 2, 3 ORDER BY 2, 3
-                    ON CONFLICT (minute, queue, kind) DO UPDATE SET
-                        completed = m.completed + EXCLUDED.completed, failed = m.failed + EXCLUDED.failed
-                ), timings AS (
-                    INSERT INTO conveyor_job_timings AS t (minute, queue, kind, measure, bucket, jobs, total_ms)
-                    SELECT date_trunc('minute', now()), x.queue, x.kind, x.measure, x.bucket, count(*), sum(x.ms) FROM (
-                        SELECT e.queue, e.kind, 'r'::"char" AS measure, e.run_ms AS ms, \(bucketOf("e.run_ms")) AS bucket
-                        FROM ended e WHERE e.run_ms IS NOT NULL
-                        UNION ALL
-                        SELECT e.queue, e.kind, 'w'::"char", e.wait_ms, \(bucketOf("e.wait_ms")) FROM ended e
-                    ) x GROUP BY 2, 3, 4, 5 ORDER BY 2, 3, 4, 5
-                    ON CONFLICT (minute, queue, kind, measure, bucket) DO UPDATE SET
-                        jobs = t.jobs + EXCLUDED.jobs, total_ms = t.total_ms + EXCLUDED.total_ms
-                ), processed AS (
-                    INSERT INTO conveyor_job_processed AS p (queue, kind, outcome, jobs)
-                    SELECT e.queue, e.kind, e.outcome, count(*) FROM ended e GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-                    ON CONFLICT (queue, kind, outcome) DO UPDATE SET jobs = p.jobs + EXCLUDED.jobs
-                )
-                INSERT INTO conveyor_job_run_histogram AS h (queue, kind, bucket, jobs, total_ms)
-                SELECT e.queue, e.kind, \(bucketOf("e.run_ms")), count(*), sum(e.run_ms)
-                FROM ended e WHERE e.run_ms IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-                ON CONFLICT (queue, kind, bucket) DO UPDATE SET jobs = h.jobs + EXCLUDED.jobs, total_ms = h.total_ms + EXCLUDED.total_ms;
-            END IF;
-            RETURN NULL;
-        END
-        $fn$;
-
-        -- A trigger with transition tables serves one event only, hence one each. None on
-        -- INSERT: jobs are always inserted available (enqueue never names a state), and a
-        -- statement trigger on INSERT cost single enqueue a fifth of its throughput
-        -- (pgbench -M prepared -c 8: 6.9k tps with it, 8.6-10.5k without).
-        CREATE TRIGGER conveyor_jobs_observe_update AFTER UPDATE ON conveyor_jobs
-            REFERENCING OLD TABLE AS conveyor_old NEW TABLE AS conveyor_new FOR EACH STATEMENT EXECUTE FUNCTION conveyor_jobs_count_finished();
-        CREATE TRIGGER conveyor_jobs_observe_delete AFTER DELETE ON conveyor_jobs
-            REFERENCING OLD TABLE AS conveyor_old FOR EACH STATEMENT EXECUTE FUNCTION conveyor_jobs_count_finished();
-
-        -- The triggers hold the table's lock until this migration commits, so the backfill and
-        -- the triggers see the same rows.
+        -- Finished jobs already in the table when this migration runs.
         INSERT INTO conveyor_job_totals (queue, kind, state, jobs)
         SELECT queue, kind, state, count(*) FROM conveyor_jobs
         WHERE state IN ('completed', 'dead', 'cancelled') GROUP BY 1, 2, 3;
         """)
+
+    /// CTEs that append the rollup deltas of attempts that ended, given a CTE `source` whose
+    /// `ended` rows have columns queue, kind, outcome ('completed', 'retried', 'dead'),
+    /// finished_state (the new state when finished, else NULL), run_ms (NULL for an attempt
+    /// without a run time of its own, such as a rescued one) and wait_ms. Starts with a comma.
+    /// A release hands a claim back unstarted: it is no outcome and must not be passed here.
+    static func endedDeltas(_ ended: String) -> String {
+        """
+        , rollup_totals AS (
+            INSERT INTO conveyor_job_totals (queue, kind, state, jobs)
+            SELECT e.queue, e.kind, e.finished_state, count(*) FROM \(ended) e
+            WHERE e.finished_state IS NOT NULL GROUP BY 1, 2, 3
+        ), rollup_minutes AS (
+            INSERT INTO conveyor_job_minutes (minute, queue, kind, completed, failed)
+            SELECT date_trunc('minute', now()), e.queue, e.kind,
+                   count(*) FILTER (WHERE e.outcome = 'completed'), count(*) FILTER (WHERE e.outcome <> 'completed')
+            FROM \(ended) e GROUP BY 2, 3
+        ), rollup_timings AS (
+            INSERT INTO conveyor_job_timings (minute, queue, kind, measure, bucket, jobs, total_ms)
+            SELECT date_trunc('minute', now()), x.queue, x.kind, x.measure, x.bucket, count(*), sum(x.ms) FROM (
+                SELECT e.queue, e.kind, 'r'::"char" AS measure, e.run_ms AS ms, \(bucketOf("e.run_ms")) AS bucket
+                FROM \(ended) e WHERE e.run_ms IS NOT NULL
+                UNION ALL
+                SELECT e.queue, e.kind, 'w'::"char", e.wait_ms, \(bucketOf("e.wait_ms")) FROM \(ended) e
+            ) x GROUP BY 2, 3, 4, 5
+        ), rollup_processed AS (
+            INSERT INTO conveyor_job_processed (queue, kind, outcome, jobs)
+            SELECT e.queue, e.kind, e.outcome, count(*) FROM \(ended) e GROUP BY 1, 2, 3
+        ), rollup_histogram AS (
+            INSERT INTO conveyor_job_run_histogram (queue, kind, bucket, jobs, total_ms)
+            SELECT e.queue, e.kind, \(bucketOf("e.run_ms")), count(*), sum(e.run_ms)
+            FROM \(ended) e WHERE e.run_ms IS NOT NULL GROUP BY 1, 2, 3
+        )
+        """
+    }
+
+    /// A CTE that appends totals deltas: `sign` (1 or -1) per row of `rows`, which has columns
+    /// queue, kind and state (finished states only are counted). Starts with a comma.
+    static func totalsDelta(_ rows: String, sign: Int) -> String {
+        """
+        , rollup_totals AS (
+            INSERT INTO conveyor_job_totals (queue, kind, state, jobs)
+            SELECT r.queue, r.kind, r.state, \(sign) * count(*) FROM \(rows) r
+            WHERE r.state IN ('completed', 'dead', 'cancelled') GROUP BY 1, 2, 3
+        )
+        """
+    }
 
     /// The histogram bucket of a millisecond value: the index of the first bound it does not
     /// exceed (Prometheus `le`), or the count of bounds for the unbounded bucket.

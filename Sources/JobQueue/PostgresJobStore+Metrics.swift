@@ -168,14 +168,14 @@ extension PostgresJobStore {
             """)
     }
 
-    /// Every monotonic counter, in label order.
+    /// Every monotonic counter, in label order: the sums of the delta rows.
     public func processingCounters() throws -> ProcessingCounters {
         var counters = ProcessingCounters()
-        counters.outcomes = try connection.query("SELECT queue, kind, outcome, jobs FROM conveyor_job_processed ORDER BY 1, 2, 3").map { row in
+        counters.outcomes = try connection.query("SELECT queue, kind, outcome, sum(jobs)::bigint AS jobs FROM conveyor_job_processed GROUP BY 1, 2, 3 ORDER BY 1, 2, 3").map { row in
             ProcessingCounters.Outcome(queue: try row.decode("queue"), kind: try row.decode("kind"),
                                        outcome: try row.decode("outcome"), jobs: try row.decode("jobs"))
         }
-        for row in try connection.query("SELECT queue, kind, bucket, jobs, total_ms FROM conveyor_job_run_histogram ORDER BY 1, 2, 3") {
+        for row in try connection.query("SELECT queue, kind, bucket, sum(jobs)::bigint AS jobs, sum(total_ms)::bigint AS total_ms FROM conveyor_job_run_histogram GROUP BY 1, 2, 3 ORDER BY 1, 2, 3") {
             let queue: String = try row.decode("queue"), kind: String = try row.decode("kind")
             if counters.runTimes.last?.queue != queue || counters.runTimes.last?.kind != kind {
                 counters.runTimes.append(.init(queue: queue, kind: kind, histogram: DurationHistogram()))

@@ -44,12 +44,12 @@ public struct PostgresJobStore: JobStore, Sendable {
         // FOR UPDATE SKIP LOCKED makes concurrent rescuers take each job exactly once.
         let rows = try connection.query("""
             WITH expired AS (
-                SELECT id FROM conveyor_jobs
+                SELECT id, run_at, started_at FROM conveyor_jobs
                 WHERE state = 'running' AND locked_until < now()\(queueFilter)
                 ORDER BY locked_until
                 LIMIT \(limit)
                 FOR UPDATE SKIP LOCKED
-            )
+            ), rescued AS (
             UPDATE conveyor_jobs AS j SET
                 state = CASE WHEN j.attempt >= j.max_attempts THEN 'dead' ELSE 'available' END::conveyor_job_state,
                 errors = j.errors || jsonb_build_array(jsonb_build_object(
@@ -63,7 +63,15 @@ public struct PostgresJobStore: JobStore, Sendable {
             -- No re-check needed here: FOR UPDATE re-evaluates the CTE's condition on the newest
             -- row version before locking, and SKIP LOCKED passes over rows another rescuer holds.
             WHERE j.id = expired.id
-            RETURNING j.state::text AS state
+            -- A rescued attempt has no run time of its own; its wait is measured from the
+            -- run_at it was claimed at, which the update replaces.
+            RETURNING j.queue, j.kind, j.state,
+                CASE WHEN j.state = 'dead' THEN 'dead' ELSE 'retried' END AS outcome,
+                CASE WHEN j.state = 'dead' THEN j.state END AS finished_state,
+                NULL::bigint AS run_ms,
+                greatest(0, (extract(epoch FROM expired.started_at - expired.run_at) * 1000)::bigint) AS wait_ms
+            )\(unsafe: JobQueueSchema.endedDeltas("rescued"))
+            SELECT state::text AS state FROM rescued
             """)
         var summary = RescueSummary(available: 0, dead: 0)
         for row in rows {
@@ -91,7 +99,11 @@ public struct PostgresJobStore: JobStore, Sendable {
 
     public func record(_ outcomes: [JobOutcome], owner: UUID) throws -> Set<Int64> {
         guard !outcomes.isEmpty else { return [] }
+        // The rollup deltas ride along as CTEs over the RETURNING rows: one round trip, plain
+        // INSERTs, nothing shared to wait on. `p` is the row as claimed: the retry's new run_at
+        // would otherwise hide the one the wait time is measured from.
         let rows = try connection.query("""
+            WITH ended AS (
             UPDATE conveyor_jobs AS j SET
                 state = o.s::conveyor_job_state,
                 result = CASE WHEN o.s = 'completed' THEN o.r END,
@@ -104,11 +116,18 @@ public struct PostgresJobStore: JobStore, Sendable {
                 locked_until = NULL
             FROM jsonb_to_recordset(\(PostgresJSON(text: Self.outcomesJSON(outcomes)))::jsonb)
                 AS o(id bigint, a smallint, w conveyor_job_state, s text, r jsonb, e text, d float8, ms integer)
+                JOIN conveyor_jobs AS p ON p.id = o.id
             -- The state guard reads 'running' from the input (w) rather than a literal: a literal
             -- lets the planner pick the partial lease index and loop over every running job, and
             -- with stale statistics that was 600x slower than the primary-key lookups this forces.
             WHERE j.id = o.id AND j.attempt = o.a AND j.state = o.w AND j.locked_by = \(owner)
-            RETURNING j.id
+            RETURNING j.id, j.queue, j.kind,
+                CASE o.s WHEN 'completed' THEN 'completed' WHEN 'dead' THEN 'dead' ELSE 'retried' END AS outcome,
+                CASE WHEN o.s IN ('completed', 'dead') THEN o.s::conveyor_job_state END AS finished_state,
+                greatest(j.duration_ms, 0)::bigint AS run_ms,
+                greatest(0, (extract(epoch FROM p.started_at - p.run_at) * 1000)::bigint) AS wait_ms
+            )\(unsafe: JobQueueSchema.endedDeltas("ended"))
+            SELECT id FROM ended
             """)
         return Set(try rows.map { try $0.decode("id", as: Int64.self) })
     }
