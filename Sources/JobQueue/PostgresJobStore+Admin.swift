@@ -15,10 +15,14 @@ extension PostgresJobStore {
     /// Gives a dead job a fresh set of attempts: it becomes available now and keeps its error
     /// history. `notFound` for an unknown id, `conflict` when it is not dead.
     public func retryDeadJob(id: Int64) throws -> Job {
+        // It leaves the dead: the totals' delta rides along on the RETURNING row.
         let rows = try connection.query("""
-            UPDATE conveyor_jobs SET state = 'available', attempt = 0, run_at = now(), finished_at = NULL, result = NULL
-            WHERE id = \(id) AND state = 'dead'
-            RETURNING \(Job.columns)
+            WITH revived AS (
+                UPDATE conveyor_jobs SET state = 'available', attempt = 0, run_at = now(), finished_at = NULL, result = NULL
+                WHERE id = \(id) AND state = 'dead'
+                RETURNING \(Job.columns)
+            )\(unsafe: JobQueueSchema.totalsDelta("(SELECT queue, kind, 'dead'::conveyor_job_state AS state FROM revived)", sign: -1))
+            SELECT * FROM revived
             """)
         if let row = rows.first { return try Job(row: row) }
         throw try missingOrConflict(id, wanted: "dead", action: "retried")
@@ -30,24 +34,30 @@ extension PostgresJobStore {
         var filter: SQL = ""
         if let queue { filter = filter + " AND queue = \(queue)" }
         if let kind { filter = filter + " AND kind = \(kind)" }
-        return try connection.execute("""
+        return try connection.query("""
             WITH picked AS (
                 SELECT id FROM conveyor_jobs WHERE state = 'dead'\(filter)
                 ORDER BY finished_at, id LIMIT \(min(max(limit, 1), 10_000))
                 FOR UPDATE SKIP LOCKED
-            )
-            UPDATE conveyor_jobs AS j SET state = 'available', attempt = 0, run_at = now(), finished_at = NULL, result = NULL
-            FROM picked WHERE j.id = picked.id
-            """)
+            ), revived AS (
+                UPDATE conveyor_jobs AS j SET state = 'available', attempt = 0, run_at = now(), finished_at = NULL, result = NULL
+                FROM picked WHERE j.id = picked.id
+                RETURNING j.queue, j.kind, 'dead'::conveyor_job_state AS state
+            )\(unsafe: JobQueueSchema.totalsDelta("revived", sign: -1))
+            SELECT count(*)::int AS n FROM revived
+            """)[0].decode("n")
     }
 
     /// Cancels a job that has not started: waiting, delayed or backing off. `conflict` for a
     /// running or finished job, which cancelling could not stop or undo.
     public func cancelJob(id: Int64) throws -> Job {
         let rows = try connection.query("""
-            UPDATE conveyor_jobs SET state = 'cancelled', finished_at = now()
-            WHERE id = \(id) AND state = 'available'
-            RETURNING \(Job.columns)
+            WITH cancelled AS (
+                UPDATE conveyor_jobs SET state = 'cancelled', finished_at = now()
+                WHERE id = \(id) AND state = 'available'
+                RETURNING \(Job.columns)
+            )\(unsafe: JobQueueSchema.totalsDelta("(SELECT queue, kind, 'cancelled'::conveyor_job_state AS state FROM cancelled)", sign: 1))
+            SELECT * FROM cancelled
             """)
         if let row = rows.first { return try Job(row: row) }
         throw try missingOrConflict(id, wanted: "available", action: "cancelled")

@@ -7,6 +7,8 @@ public struct PruneSummary: Sendable, Equatable {
     public var deleted: [JobState: Int] = [:]
     /// Rollup rows (per-minute metrics) past their two days, deleted.
     public var rollupRows = 0
+    /// Rollup delta rows folded away by compaction (rows deleted minus rows written).
+    public var compactedRows = 0
     public var batches = 0
     /// True when `maxBatches` stopped the pass with expired jobs left; the next pass goes on.
     public var more = false
@@ -53,7 +55,57 @@ extension PostgresJobStore {
                     LIMIT \(size * 10)))
                 """)
         }
+        summary.compactedRows = try compactRollups(limit: size * 10)
         return summary
+    }
+
+    /// Delta rows younger than this are left alone by compaction: the hot rows the engine is
+    /// appending to stay untouched, and each old key ends up as a single row.
+    static let rollupCompactAfterSeconds = 300
+
+    /// The rollups' delta tables: name, key columns, summed columns, and the time column that
+    /// says how old a delta is (part of the key for the per-minute tables).
+    static let rollupTables: [(table: String, keys: String, sums: [String], time: String, timeIsKey: Bool)] = [
+        ("conveyor_job_totals", "queue, kind, state", ["jobs"], "at", false),
+        ("conveyor_job_processed", "queue, kind, outcome", ["jobs"], "at", false),
+        ("conveyor_job_run_histogram", "queue, kind, bucket", ["jobs", "total_ms"], "at", false),
+        ("conveyor_job_minutes", "minute, queue, kind", ["completed", "failed"], "minute", true),
+        ("conveyor_job_timings", "minute, queue, kind, measure, bucket", ["jobs", "total_ms"], "minute", true),
+    ]
+
+    /// Folds delta rows older than a few minutes into one row per key, so readers sum few rows.
+    /// Each table takes one statement (DELETE ... RETURNING feeding an INSERT of the sums),
+    /// touching at most `limit` keys. Rows a concurrent compaction deleted first are not
+    /// returned here, so two at once never count a delta twice. Returns the rows removed.
+    public func compactRollups(limit: Int = 10_000) throws -> Int {
+        var removed = 0
+        for t in Self.rollupTables {
+            let keys = t.keys.split(separator: ",").map { $0.filter { $0 != " " } }
+            let match = keys.map { "d.\($0) = k.\($0)" }.joined(separator: " AND ")
+            let sums = t.sums.map { "sum(\($0))" }.joined(separator: ", ")
+            let columns = t.keys + ", " + t.sums.joined(separator: ", ") + (t.timeIsKey ? "" : ", " + t.time)
+            let values = t.keys + ", " + sums + (t.timeIsKey ? "" : ", min(\(t.time))")
+            // Totals may cancel out to nothing: no row then.
+            let having = t.table == "conveyor_job_totals" ? " HAVING sum(jobs) <> 0" : ""
+            let row = try connection.query("""
+                WITH k AS (
+                    SELECT \(unsafe: t.keys) FROM \(unsafe: t.table)
+                    WHERE \(unsafe: t.time) < now() - make_interval(secs => \(Self.rollupCompactAfterSeconds))
+                    GROUP BY \(unsafe: t.keys) HAVING count(*) > 1 LIMIT \(max(limit, 1))
+                ), gone AS (
+                    DELETE FROM \(unsafe: t.table) AS d USING k
+                    WHERE \(unsafe: match) AND d.\(unsafe: t.time) < now() - make_interval(secs => \(Self.rollupCompactAfterSeconds))
+                    RETURNING d.*
+                ), kept AS (
+                    INSERT INTO \(unsafe: t.table) (\(unsafe: columns))
+                    SELECT \(unsafe: values) FROM gone GROUP BY \(unsafe: t.keys)\(unsafe: having)
+                    RETURNING 1
+                )
+                SELECT (SELECT count(*) FROM gone)::int - (SELECT count(*) FROM kept)::int AS n
+                """)
+            removed += try row[0].decode("n", as: Int.self)
+        }
+        return removed
     }
 
     /// Queues holding jobs in `state`, from the running totals (no scan of the jobs table).
@@ -85,8 +137,8 @@ extension PostgresJobStore {
                     ORDER BY finished_at, id LIMIT \(n)
                     FOR UPDATE SKIP LOCKED
                 ), gone AS (
-                    DELETE FROM conveyor_jobs AS j USING doomed WHERE j.id = doomed.id RETURNING j.finished_at, j.id
-                )
+                    DELETE FROM conveyor_jobs AS j USING doomed WHERE j.id = doomed.id RETURNING j.finished_at, j.id, j.queue, j.kind, j.state
+                )\(unsafe: JobQueueSchema.totalsDelta("gone", sign: -1))
                 SELECT count(*)::int AS n, max(finished_at)::text AS at,
                        (SELECT max(id) FROM gone g WHERE g.finished_at = (SELECT max(finished_at) FROM gone)) AS id
                 FROM gone
