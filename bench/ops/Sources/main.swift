@@ -6,7 +6,7 @@ import Postgres
 
 // Operations benchmark: queue-metrics on a table holding 1,000,000 finished jobs (a week of
 // them over 8 queues and 5 kinds) plus a live backlog, with an hour of rollups written by the
-// real triggers (jobs enqueued and run through process-batch). Release build, real PostgreSQL
+// engine's own rollup deltas (jobs enqueued and run through process-batch). Release build, real PostgreSQL
 // (DATABASE_URL). Prints p50/p95/max of queue-metrics through the router, in process, and fails
 // when p95 exceeds 50 ms. Run it through bench/ops/run.
 
@@ -52,7 +52,7 @@ try db.execute("""
            CASE WHEN i % 100 BETWEEN 95 AND 98 THEN '[{"attempt":1,"at":"2026-01-01T00:00:00Z","message":"smtp said no"}]'::jsonb ELSE '[]' END
     FROM generate_series(1, \(finished)) AS i, LATERAL (SELECT now() - interval '7 days' * i / \(finished) AS t) AS at
     """)
-// Rows inserted already finished bypass the counting triggers (the engine never inserts them):
+// Rows inserted already finished bypass the rollup deltas (the engine never inserts them):
 // recount, as the migration's backfill does.
 try db.execute("DELETE FROM conveyor_job_totals")
 try db.execute("""
@@ -62,7 +62,7 @@ try db.execute("""
     """)
 say("seeded \(finished) finished jobs in \(Int(now() - start)) s")
 
-// The last hour's rollups, written by the triggers: real jobs through enqueue and process-batch.
+// The last hour's rollups, written by the engine's statements: real jobs through enqueue and process-batch.
 start = now()
 for queue in queues {
     let job = #"{"kind":"noop","queue":"\#(queue)","payload":{"n":1}}"#
