@@ -77,23 +77,26 @@ let package = Package(
         .testTarget(name: "AccountsTests", dependencies: ["Accounts"]),
         .testTarget(name: "JobQueueTests", dependencies: ["JobQueue"]),
         .testTarget(name: "HandlersTests", dependencies: [
+            "TestSupport",
             "Handlers", "Accounts",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "LocalHostTests", dependencies: ["LocalHost"]),
         .testTarget(name: "FastCGITests", dependencies: ["FastCGI"]),
         .testTarget(name: "FastCGIHostTests", dependencies: ["FastCGIHost", "FastCGI", "Handlers", "Postgres"]),
-        .testTarget(name: "CurlTests", dependencies: ["Curl"]),
+        .testTarget(name: "CurlTests", dependencies: ["TestSupport", "Curl"]),
         .testTarget(name: "CronTests", dependencies: ["Cron"]),
         .testTarget(name: "CronDriverTests", dependencies: ["CronDriver", "Handlers", "JobQueue", "Postgres"]),
         // The deployment end to end: nginx, fcgi-host, fcgiwrap, cron-driver and PostgreSQL.
-        .testTarget(name: "EndToEndTests", dependencies: ["Curl", "Handlers", "JobQueue", "Postgres", "FastCGIHost", "CronDriver"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "Curl", "Handlers", "JobQueue", "Postgres", "FastCGIHost", "CronDriver"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing"], exclude: ["Fixtures"]),
         .testTarget(name: "IntakeTests", dependencies: [
             "Intake", "Accounts", "Postgres", "JobQueue", "Curl", "Routing",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "MailTests", dependencies: ["Mail", "Curl"]),
+        .testTarget(name: "MailTests", dependencies: ["TestSupport", "Mail", "Curl"]),
+        // What several test targets share: starting the python fixtures of Tests/Fixtures.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         // @tests: new test targets above this line
     ]
 )

@@ -1,5 +1,6 @@
 import Curl
 import Foundation
+import TestSupport
 import Synchronization
 import Testing
 

@@ -1,5 +1,6 @@
 import Curl
 import Foundation
+import TestSupport
 import Testing
 
 /// SMTPClient against the real aiosmtpd sink on 127.0.0.1.

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Glibc
 import Handlers
 import JobQueue
@@ -132,40 +133,21 @@ struct OpenAPITests {
     }
 }
 
-/// Tests/Fixtures/smtp_sink.py on 127.0.0.1, run with Debian's python3 (which has aiosmtpd).
+/// Tests/Fixtures/smtp_sink.py on 127.0.0.1, with its own maildir.
 final class SMTPSink {
-    let directory: URL
-    let port: Int
-    private let process: Process
+    let maildir: URL
+    private let server: FixtureServer
+    var port: Int { server.port }
 
     init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-smtp-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: directory.appendingPathComponent("mail"), withIntermediateDirectories: true)
-        let portFile = directory.appendingPathComponent("port")
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = ["-u", Stack.repoRoot.appendingPathComponent("Tests/Fixtures/smtp_sink.py").path,
-                             "--port-file", portFile.path, "--maildir", directory.appendingPathComponent("mail").path]
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let deadline = Date().addingTimeInterval(20)
-        var found: Int?
-        while found == nil, Date() < deadline, process.isRunning {
-            found = (try? String(contentsOf: portFile, encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-            if found == nil { Thread.sleep(forTimeInterval: 0.02) }
-        }
-        guard let found else {
-            process.terminate()
-            throw ConfigurationError("smtp_sink.py did not report a port")
-        }
-        port = found
+        maildir = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-smtp-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: maildir, withIntermediateDirectories: true)
+        server = try FixtureServer(script: "smtp_sink.py", arguments: ["--maildir", maildir.path])
     }
 
     func stop() {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        try? FileManager.default.removeItem(at: directory)
+        server.stop()
+        try? FileManager.default.removeItem(at: maildir)
     }
 
     deinit { stop() }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Handlers
 import JobQueue
 import Logging
@@ -85,7 +86,7 @@ struct SendEmailFunctionTests {
     }
 
     @Test func aServerThatIsDownRetriesThenDies() throws {
-        let refusing = try RefusingMailPort()
+        let refusing = try RefusingPort()
         let m = try MailHarness(port: refusing.port)
         let id = try m.enqueueJob(#"{"to":"a@example.com","subject":"s","text":"t"}"#, maxAttempts: 2)
         #expect(m.process().json["retried"] == .int(1))
@@ -230,55 +231,19 @@ final class MailHarness {
 
 /// Tests/Fixtures/smtp_scripted.py with its own maildir, stopped at the latest in deinit.
 final class ScriptedMailServer {
-    let directory: URL
     let maildir: URL
-    let port: Int
-    private let process: Process
+    private let server: FixtureServer
+    var port: Int { server.port }
 
     init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("send-email-tests-\(UUID().uuidString)")
-        maildir = directory.appendingPathComponent("mail")
+        maildir = FileManager.default.temporaryDirectory.appendingPathComponent("send-email-tests-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: maildir, withIntermediateDirectories: true)
-        let portFile = directory.appendingPathComponent("port")
-        let log = directory.appendingPathComponent("server.log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = ["-u", Harness.repoRoot.appendingPathComponent("Tests/Fixtures/smtp_scripted.py").path,
-                             "--port-file", portFile.path, "--maildir", maildir.path]
-        let output = try FileHandle(forWritingTo: log)
-        process.standardOutput = output
-        process.standardError = output
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let deadline = Date().addingTimeInterval(20)
-        var found: Int?
-        while found == nil, Date() < deadline, process.isRunning {
-            found = (try? String(contentsOf: portFile, encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-            if found == nil { Thread.sleep(forTimeInterval: 0.02) }
-        }
-        guard let found else {
-            let stderr = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-            Self.stop(process)
-            try? FileManager.default.removeItem(at: directory)
-            throw ConfigurationError("smtp_scripted.py did not report a port: \(stderr)")
-        }
-        port = found
+        server = try FixtureServer(script: "smtp_scripted.py", arguments: ["--maildir", maildir.path])
     }
 
     deinit {
-        Self.stop(process)
-        try? FileManager.default.removeItem(at: directory)
-    }
-
-    private static func stop(_ process: Process) {
-        guard process.isRunning else { return }
-        let pid = process.processIdentifier
-        let watchdog = DispatchWorkItem { kill(pid, SIGKILL) }
-        DispatchQueue.global().asyncAfter(deadline: .now() + 5, execute: watchdog)
-        process.terminate()
-        process.waitUntilExit()
-        watchdog.cancel()
+        server.stop()
+        try? FileManager.default.removeItem(at: maildir)
     }
 
     func storedMessages() -> [Int] {
@@ -295,31 +260,6 @@ final class ScriptedMailServer {
         let text = (try? String(contentsOf: maildir.appendingPathComponent("rcpt.log"), encoding: .utf8)) ?? ""
         return text.split(separator: "\n").map(String.init)
     }
-}
-
-/// A 127.0.0.1 port bound but never listening: connecting is refused.
-final class RefusingMailPort {
-    let port: Int
-    private let descriptor: Int32
-
-    init() throws {
-        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let fd = descriptor
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard fd >= 0, bound else {
-            if fd >= 0 { close(fd) }
-            throw ConfigurationError("cannot bind a refusing port")
-        }
-        port = Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    deinit { close(descriptor) }
 }
 
 extension JSONValue {

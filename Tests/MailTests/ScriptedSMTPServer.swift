@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -8,61 +9,23 @@ import Glibc
 /// Tests/Fixtures/smtp_scripted.py on 127.0.0.1, run with Debian's python3 (which has
 /// aiosmtpd), with its own maildir. Stopped by `stop()` or at the latest in deinit.
 final class ScriptedSMTPServer {
-    let directory: URL
     let maildir: URL
-    let port: Int
-    private let process: Process
+    private let server: FixtureServer
+    var port: Int { server.port }
 
     var url: String { "smtp://127.0.0.1:\(port)" }
 
     init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("mail-tests-\(UUID().uuidString)")
-        maildir = directory.appendingPathComponent("mail")
+        maildir = FileManager.default.temporaryDirectory.appendingPathComponent("mail-tests-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: maildir, withIntermediateDirectories: true)
-        let portFile = directory.appendingPathComponent("port")
-        let log = directory.appendingPathComponent("server.log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Fixtures/smtp_scripted.py")
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = ["-u", script.path, "--port-file", portFile.path, "--maildir", maildir.path]
-        let output = try FileHandle(forWritingTo: log)
-        process.standardOutput = output
-        process.standardError = output
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-
-        let deadline = Date().addingTimeInterval(20)
-        var found: Int?
-        while found == nil, Date() < deadline, process.isRunning {
-            found = (try? String(contentsOf: portFile, encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-            if found == nil { Thread.sleep(forTimeInterval: 0.02) }
-        }
-        guard let found else {
-            let stderr = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-            Self.stop(process)
-            try? FileManager.default.removeItem(at: directory)
-            throw FixtureError("smtp_scripted.py did not report a port: \(stderr)")
-        }
-        port = found
+        server = try FixtureServer(script: "smtp_scripted.py", arguments: ["--maildir", maildir.path])
     }
 
     deinit { stop() }
 
     func stop() {
-        Self.stop(process)
-        try? FileManager.default.removeItem(at: directory)
-    }
-
-    private static func stop(_ process: Process) {
-        guard process.isRunning else { return }
-        let pid = process.processIdentifier
-        let watchdog = DispatchWorkItem { kill(pid, SIGKILL) }
-        DispatchQueue.global().asyncAfter(deadline: .now() + 5, execute: watchdog)
-        process.terminate()
-        process.waitUntilExit()
-        watchdog.cancel()
+        server.stop()
+        try? FileManager.default.removeItem(at: maildir)
     }
 
     /// The stored messages' numbers, in order.
@@ -132,36 +95,4 @@ struct MessageSummary {
         /// Defects of this part and every part below it.
         var allDefects: [String] { defects + parts.flatMap(\.allDefects) }
     }
-}
-
-struct FixtureError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// A 127.0.0.1 port bound to a socket that never listens: connecting is refused, and no other
-/// test can take the port while this object lives.
-final class RefusingPort {
-    let port: Int
-    private let descriptor: Int32
-
-    init() throws {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw FixtureError("socket() failed") }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
-        }
-        guard bound else {
-            close(descriptor)
-            throw FixtureError("bind() failed")
-        }
-        self.descriptor = descriptor
-        port = Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    deinit { close(descriptor) }
 }

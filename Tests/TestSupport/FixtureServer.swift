@@ -1,19 +1,20 @@
 import Foundation
-import Testing
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
+// Shared by the test targets that start the python fixtures of Tests/Fixtures.
+
 /// One of the python fixtures in Tests/Fixtures, run with Debian's python3 (which has
 /// aiosmtpd; pyenv's python3 on PATH does not). Stopped by `stop()` or at the latest in deinit.
-final class FixtureServer {
-    let directory: URL
-    let port: Int
+public final class FixtureServer {
+    public let directory: URL
+    public let port: Int
     private let process: Process
 
     /// Starts `script` with `--port-file` and `arguments`, and waits for it to report its port.
-    init(script: String, arguments: [String] = []) throws {
+    public init(script: String, arguments: [String] = []) throws {
         directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("curl-tests-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -55,7 +56,7 @@ final class FixtureServer {
     }
 
     /// Terminates the server (SIGTERM, then SIGKILL after 5 s) and removes its directory.
-    func stop() {
+    public func stop() {
         Self.stop(process)
         try? FileManager.default.removeItem(at: directory)
     }
@@ -72,67 +73,27 @@ final class FixtureServer {
     }
 }
 
-struct FixtureError: Error, CustomStringConvertible {
-    var message: String
-    var description: String { message }
-}
+/// A fixture that could not be started.
+public struct FixtureError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
 
-/// The HTTP echo server (Tests/Fixtures/http_echo.py).
-final class EchoServer {
-    let server: FixtureServer
-    var base: String { "http://127.0.0.1:\(server.port)" }
-
-    init(arguments: [String] = []) throws {
-        server = try FixtureServer(script: "http_echo.py", arguments: arguments)
-    }
-}
-
-/// The SMTP sink (Tests/Fixtures/smtp_sink.py) and the messages it stored.
-final class SMTPSink {
-    let server: FixtureServer
-    let maildir: URL
-    var url: String { "smtp://127.0.0.1:\(server.port)" }
-
-    init(auth: String? = nil) throws {
-        let maildir = FileManager.default.temporaryDirectory
-            .appendingPathComponent("curl-tests-mail-\(UUID().uuidString)")
-        self.maildir = maildir
-        server = try FixtureServer(
-            script: "smtp_sink.py",
-            arguments: ["--maildir", maildir.path] + (auth.map { ["--auth", $0] } ?? []))
+    public init(message: String) {
+        self.message = message
     }
 
-    deinit {
-        server.stop()
-        try? FileManager.default.removeItem(at: maildir)
-    }
-
-    /// The stored messages' numbers, in order.
-    func storedMessages() -> [Int] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: maildir.path)) ?? []
-        return names.filter { $0.hasSuffix(".json") }.compactMap { Int($0.dropLast(5)) }.sorted()
-    }
-
-    /// Message `number` as received (dot-unstuffed).
-    func message(_ number: Int) throws -> Data {
-        try Data(contentsOf: maildir.appendingPathComponent("\(number).eml"))
-    }
-
-    /// Message `number`'s envelope: mail_from, rcpt_tos, peer, helo.
-    func envelope(_ number: Int) throws -> [String: Any] {
-        let data = try Data(contentsOf: maildir.appendingPathComponent("\(number).json"))
-        let object = try JSONSerialization.jsonObject(with: data)
-        return try #require(object as? [String: Any])
+    public init(_ message: String) {
+        self.message = message
     }
 }
 
 /// A 127.0.0.1 port bound to a socket that never listens: connecting to it is refused, and no
 /// other test can take the port while this object lives.
-final class RefusingPort {
-    let port: Int
+public final class RefusingPort {
+    public let port: Int
     private let descriptor: Int32
 
-    init() throws {
+    public init() throws {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw FixtureError(message: "socket() failed") }
         var address = sockaddr_in()
