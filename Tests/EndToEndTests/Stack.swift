@@ -192,52 +192,12 @@ final class Stack: @unchecked Sendable {
         return p
     }
 
-    /// Runs a short command to completion and returns its standard output. posix_spawn and
-    /// waitpid directly: Foundation's Process.waitUntilExit was seen to miss the exit of a shell
-    /// whose background child lived on, hanging the test.
+    /// Runs a short command to completion and returns its standard output (see `ChildProcess`).
     @discardableResult
     func run(_ path: String, _ args: [String]) throws -> String {
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw ConfigurationError("pipe failed") }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addclose(&actions, fds[0])
-        posix_spawn_file_actions_addclose(&actions, fds[1])
-        let argv = ([path] + args).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { envp.forEach { free($0) } }
-        // Children start with no blocked signals and default handlers: the test thread that
-        // spawns them may have SIGTERM blocked, and the mask would be inherited.
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        posix_spawnattr_setsigmask(&attributes, &empty)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for sig in [SIGTERM, SIGINT, SIGPIPE, SIGHUP] { sigaddset(&defaults, sig) }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
-        close(fds[1])
-        defer { close(fds[0]) }
-        guard rc == 0 else { throw ConfigurationError("cannot run \(path): \(String(cString: strerror(rc)))") }
-        var output = [UInt8]()
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = read(fds[0], &buffer, buffer.count)
-            if n > 0 { output += buffer[0..<n] } else if n == 0 || errno != EINTR { break }
-        }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        return String(decoding: output, as: UTF8.self)
+        let out = dir.appendingPathComponent("run-\(UUID().uuidString.prefix(8)).out")
+        defer { try? FileManager.default.removeItem(at: out) }
+        return try ChildProcess.run(path, args, environment: environment, outputFile: out, standardErrorToOutput: false).output
     }
 
     func waitFor(_ what: String, timeout: Double = 15, _ ready: () -> Bool) throws {
