@@ -21,3 +21,19 @@ def detach_from_test():
         os._exit(0)
 
     threading.Thread(target=watch, daemon=True).start()
+
+
+def serve_until_stopped(server, port_file):
+    """Publishes `server`'s port in `port_file` (atomically, so a reader never sees half of
+    it) and serves until SIGTERM or SIGINT, then closes the socket."""
+    def stop(*_):
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    temporary = port_file + ".tmp"
+    with open(temporary, "w") as f:
+        f.write(str(server.server_address[1]))
+    os.replace(temporary, port_file)
+    server.serve_forever()
+    server.server_close()
