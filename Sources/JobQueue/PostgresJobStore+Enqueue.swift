@@ -5,7 +5,19 @@ extension PostgresJobStore {
     public func enqueue(_ jobs: [NewJob], orgId: Int64) throws -> [EnqueuedJob] {
         guard !jobs.isEmpty else { return [] }
         if jobs.contains(where: { $0.uniqueForSeconds != nil }) { return try enqueueWindowed(jobs, orgId: orgId) }
-        let rows = jobs.count == 1 ? try insertOne(jobs[0], orgId: orgId) : try insertMany(jobs, orgId: orgId)
+        return try enqueue(jobs, orgIds: Array(repeating: orgId, count: jobs.count))
+    }
+
+    /// Jobs of several orgs, each stored under its own org (`orgIds[i]` for `jobs[i]`), in one
+    /// statement and one commit. This is how a host answering concurrent enqueue requests lets
+    /// them share a transaction (group commit): the commit's WAL flush, the statement and the
+    /// wake-up notification are paid once for all of them. Idempotency keys are per org, as
+    /// always. Jobs with a uniqueness window take their own path, one org at a time.
+    public func enqueue(_ jobs: [NewJob], orgIds: [Int64]) throws -> [EnqueuedJob] {
+        precondition(jobs.count == orgIds.count, "one org per job")
+        guard !jobs.isEmpty else { return [] }
+        if jobs.contains(where: { $0.uniqueForSeconds != nil }) { return try enqueueGroupedByOrg(jobs, orgIds: orgIds) }
+        let rows = jobs.count == 1 ? try insertOne(jobs[0], orgId: orgIds[0]) : try insertMany(jobs, orgIds: orgIds)
         // Queue and kind are the input's; only what the database decided comes back.
         var inserted = try rows.map { row in
             (id: try row.decode("id", as: Int64.self), runAt: try row.decode("run_at", as: Date.self),
@@ -14,50 +26,57 @@ extension PostgresJobStore {
         inserted.sort { $0.id < $1.id }
         // Keys are compared as Postgres does, byte for byte: Swift's String equality treats
         // "é" and "e\u{301}" as one key where the unique index sees two.
-        let insertedKeys = Set(inserted.compactMap { $0.key.map { Array($0.utf8) } })
+        func orgKey(_ i: Int) -> OrgKey? { jobs[i].idempotencyKey.map { OrgKey(org: orgIds[i], key: Array($0.utf8)) } }
+        let insertedKeys = try Set(rows.compactMap { row -> OrgKey? in
+            guard let key = try row.decodeIfPresent("idempotency_key", as: String.self) else { return nil }
+            return OrgKey(org: try row.decode("org_id", as: Int64.self), key: Array(key.utf8))
+        })
 
         // Walk the inputs in order: each one either took the next inserted row, or repeats a key
         // (earlier in this batch, or already stored) and is answered with that job.
         var results: [EnqueuedJob?] = Array(repeating: nil, count: jobs.count)
-        var byKey: [[UInt8]: EnqueuedJob] = [:]
-        var missingKeys: [String] = []
+        var byKey: [OrgKey: EnqueuedJob] = [:]
+        var missing: [OrgKey] = []
         var next = 0
         for (i, job) in jobs.enumerated() {
-            if let key = job.idempotencyKey.map({ Array($0.utf8) }) {
+            let key = orgKey(i)
+            if let key {
                 if let first = byKey[key] {
                     results[i] = first.markedDuplicate
                     continue
                 }
                 guard insertedKeys.contains(key) else {
-                    missingKeys.append(job.idempotencyKey!)
+                    missing.append(key)
                     continue
                 }
             }
-            guard next < inserted.count, inserted[next].key.map({ Array($0.utf8) }) == job.idempotencyKey.map({ Array($0.utf8) }) else {
+            guard next < inserted.count, inserted[next].key.map({ Array($0.utf8) }) == key?.key else {
                 throw Self.mismatch
             }
             let answer = EnqueuedJob(id: inserted[next].id, queue: job.queue, kind: job.kind, state: .available,
                                      runAt: inserted[next].runAt, idempotencyKey: job.idempotencyKey, duplicate: false)
             results[i] = answer
-            if let key = job.idempotencyKey { byKey[Array(key.utf8)] = answer }
+            if let key { byKey[key] = answer }
             next += 1
         }
         guard next == inserted.count else { throw Self.mismatch }
 
-        if !missingKeys.isEmpty {
+        if !missing.isEmpty {
             // A new statement sees rows a racing enqueue committed while ours waited on the index.
             let existing = try connection.query("""
-                SELECT id, queue, kind, state::text AS state, run_at, idempotency_key
-                FROM conveyor_jobs WHERE org_id = \(orgId) AND idempotency_key = ANY(\(missingKeys)::text[])
+                SELECT j.org_id, j.id, j.queue, j.kind, j.state::text AS state, j.run_at, j.idempotency_key
+                FROM unnest(\(missing.map(\.org))::bigint[], \(missing.map { String(decoding: $0.key, as: UTF8.self) })::text[]) AS m(org_id, key)
+                JOIN conveyor_jobs j ON j.org_id = m.org_id AND j.idempotency_key = m.key
                 """)
             for row in existing {
                 let key: String = try row.decode("idempotency_key")
-                byKey[Array(key.utf8)] = EnqueuedJob(id: try row.decode("id"), queue: try row.decode("queue"), kind: try row.decode("kind"),
-                                         state: JobState(rawValue: try row.decode("state")) ?? .available,
-                                         runAt: try row.decode("run_at"), idempotencyKey: key, duplicate: true)
+                byKey[OrgKey(org: try row.decode("org_id"), key: Array(key.utf8))] = EnqueuedJob(
+                    id: try row.decode("id"), queue: try row.decode("queue"), kind: try row.decode("kind"),
+                    state: JobState(rawValue: try row.decode("state")) ?? .available,
+                    runAt: try row.decode("run_at"), idempotencyKey: key, duplicate: true)
             }
             for (i, job) in jobs.enumerated() where results[i] == nil {
-                guard let key = job.idempotencyKey, let found = byKey[Array(key.utf8)] else {
+                guard let key = orgKey(i), let found = byKey[key] else {
                     // The holder of the key vanished between the two statements (pruned): rare enough
                     // that the client's retry is the right answer.
                     throw JobQueueError(.conflict, "the job holding idempotency key '\(job.idempotencyKey ?? "")' changed while enqueueing; retry")
@@ -68,34 +87,81 @@ extension PostgresJobStore {
         return results.map { $0! }
     }
 
+    /// Windowed jobs check their window per org: one `enqueue` per org, answers in input order.
+    func enqueueGroupedByOrg(_ jobs: [NewJob], orgIds: [Int64]) throws -> [EnqueuedJob] {
+        var results: [EnqueuedJob?] = Array(repeating: nil, count: jobs.count)
+        var order: [Int64] = []
+        var indices: [Int64: [Int]] = [:]
+        for (i, org) in orgIds.enumerated() {
+            if indices[org] == nil { order.append(org) }
+            indices[org, default: []].append(i)
+        }
+        for org in order {
+            let group = indices[org]!
+            for (i, answer) in zip(group, try enqueue(group.map { jobs[$0] }, orgId: org)) { results[i] = answer }
+        }
+        return results.map { $0! }
+    }
+
     /// The batch path: one statement for any number of jobs. ORDER BY n makes ids follow the
-    /// input order, which is how inserted rows are matched back to their inputs. The notify runs
-    /// once per queue per statement (delivered at commit): the queue's name wakes
-    /// `cron-driver watch` to process now; "delayed:<queue>" only tells it to recompute when to
-    /// wake next.
-    func insertMany(_ jobs: [NewJob], orgId: Int64) throws -> QueryResult {
-        try connection.query("""
-            WITH input AS (
-                SELECT * FROM jsonb_to_recordset(\(PostgresJSON(text: Self.enqueueJSON(jobs)))::jsonb)
-                    AS i(n integer, kind text, queue text, payload jsonb, priority smallint, delay float8,
+    /// input order, which is how inserted rows are matched back to their inputs. Each row's org
+    /// is its own, from `orgIds`.
+    ///
+    /// The wake-up is one notification per queue: the queue's name wakes `cron-driver watch` to
+    /// process now; "delayed:<queue>" only tells it to recompute when to wake next. Outside a
+    /// transaction they follow the insert's commit, pipelined, as for a single job (see
+    /// `insertOne`); inside one they are sent at its commit.
+    func insertMany(_ jobs: [NewJob], orgIds: [Int64]) throws -> QueryResult {
+        let insert: SQL = """
+            INSERT INTO conveyor_jobs (org_id, queue, kind, payload, priority, run_at, max_attempts, idempotency_key)
+            SELECT org, queue, kind, payload, priority,
+                   coalesce(run_at, now() + make_interval(secs => coalesce(delay, 0))),
+                   coalesce(CASE WHEN from_queue THEN (SELECT q.max_attempts FROM conveyor_queues q WHERE q.name = input.queue) END,
+                            max_attempts),
+                   key
+            FROM jsonb_to_recordset(\(PostgresJSON(text: Self.enqueueJSON(jobs, orgIds: orgIds)))::jsonb)
+                AS input(n integer, org bigint, kind text, queue text, payload jsonb, priority smallint, delay float8,
                          run_at timestamptz, max_attempts smallint, key text, from_queue boolean)
-            ), ins AS (
-                INSERT INTO conveyor_jobs (org_id, queue, kind, payload, priority, run_at, max_attempts, idempotency_key)
-                SELECT \(orgId), queue, kind, payload, priority,
-                       coalesce(run_at, now() + make_interval(secs => coalesce(delay, 0))),
-                       coalesce(CASE WHEN from_queue THEN (SELECT q.max_attempts FROM conveyor_queues q WHERE q.name = input.queue) END,
-                                max_attempts),
-                       key
-                FROM input ORDER BY n
-                ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-                RETURNING id, run_at, idempotency_key, queue
-            )
-            SELECT id, run_at, idempotency_key,
-                   (SELECT count(pg_notify(\(JobQueueSchema.notifyChannel),
-                                           CASE WHEN due THEN q ELSE \(JobQueueSchema.delayedPrefix) || q END))
-                    FROM (SELECT queue AS q, bool_or(run_at <= now()) AS due FROM ins GROUP BY queue) AS queues) AS notified
-            FROM ins
-            """)
+            ORDER BY n
+            ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+            RETURNING id, org_id, run_at, idempotency_key, queue
+            """
+        guard !connection.isInTransaction else {
+            return try connection.query("""
+                WITH ins AS (\(insert))
+                SELECT id, org_id, run_at, idempotency_key,
+                       (SELECT count(pg_notify(\(JobQueueSchema.notifyChannel),
+                                               CASE WHEN due THEN q ELSE \(JobQueueSchema.delayedPrefix) || q END))
+                        FROM (SELECT queue AS q, bool_or(run_at <= now()) AS due FROM ins GROUP BY queue) AS queues) AS notified
+                FROM ins
+                """)
+        }
+        let outcomes = try connection.pipelined([insert, Self.notifyAfterCommit(Self.channelPayloads(jobs))])
+        // A failed notification is not a failed enqueue: the jobs are stored.
+        return try outcomes[0].get()
+    }
+
+    /// What to notify for these jobs: each queue once, as due when any of its jobs is.
+    static func channelPayloads(_ jobs: [NewJob]) -> [String] {
+        let now = Date()
+        var due: [String: Bool] = [:]
+        var order: [String] = []
+        for job in jobs {
+            let isDue = job.runAt.map { $0 <= now } ?? ((job.delaySeconds ?? 0) <= 0)
+            if due[job.queue] == nil { order.append(job.queue) }
+            due[job.queue] = (due[job.queue] ?? false) || isDue
+        }
+        return order.map { due[$0]! ? $0 : JobQueueSchema.delayedPrefix + $0 }
+    }
+
+    /// Notifications in a transaction of their own with an asynchronous commit: the jobs are
+    /// already committed, so losing these in a crash loses only a wake-up (the crontab, or the
+    /// next notification, picks the jobs up).
+    static func notifyAfterCommit(_ payloads: [String]) -> SQL {
+        """
+        SELECT set_config('synchronous_commit', 'off', true), count(pg_notify(\(JobQueueSchema.notifyChannel), p))
+        FROM unnest(\(payloads)::text[]) AS p
+        """
     }
 
     /// The single-job path, which most callers take: plain VALUES, no JSON recordset to build
@@ -112,11 +178,9 @@ extension PostgresJobStore {
         if connection.isInTransaction {
             return try connection.query(insertOneStatement(job, orgId: orgId, notifying: true))
         }
-        let delayed = job.runAt.map { $0 > Date() } ?? ((job.delaySeconds ?? 0) > 0)
-        let channelPayload = delayed ? JobQueueSchema.delayedPrefix + job.queue : job.queue
         let outcomes = try connection.pipelined([
             insertOneStatement(job, orgId: orgId, notifying: false),
-            "SELECT set_config('synchronous_commit', 'off', true), pg_notify(\(JobQueueSchema.notifyChannel), \(channelPayload))",
+            Self.notifyAfterCommit(Self.channelPayloads([job])),
         ])
         // A failed notification is not a failed enqueue: the job is stored.
         return try outcomes[0].get()
@@ -129,12 +193,12 @@ extension PostgresJobStore {
                     coalesce(\(job.runAt)::timestamptz, now() + make_interval(secs => coalesce(\(job.delaySeconds)::float8, 0))),
                     \(Self.maxAttemptsSQL(job)), \(job.idempotencyKey))
             ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-            RETURNING id, run_at, idempotency_key, queue
+            RETURNING id, org_id, run_at, idempotency_key, queue
             """
         guard notifying else { return insert }
         return """
             WITH ins AS (\(insert))
-            SELECT id, run_at, idempotency_key,
+            SELECT id, org_id, run_at, idempotency_key,
                    pg_notify(\(JobQueueSchema.notifyChannel),
                              CASE WHEN run_at <= now() THEN queue ELSE \(JobQueueSchema.delayedPrefix) || queue END)::text AS notified
             FROM ins
@@ -152,12 +216,12 @@ extension PostgresJobStore {
     }
 
     /// The batch as one JSON array for `jsonb_to_recordset`.
-    static func enqueueJSON(_ jobs: [NewJob]) -> String {
+    static func enqueueJSON(_ jobs: [NewJob], orgIds: [Int64]) -> String {
         var out = "["
         out.reserveCapacity(jobs.reduce(2) { $0 + $1.payloadJSON.utf8.count + 120 })
         for (n, job) in jobs.enumerated() {
             if n > 0 { out += "," }
-            out += "{\"n\":\(n),\"kind\":"
+            out += "{\"n\":\(n),\"org\":\(orgIds[n]),\"kind\":"
             JSONValue.writeString(job.kind, to: &out)
             out += ",\"queue\":"
             JSONValue.writeString(job.queue, to: &out)
@@ -180,5 +244,28 @@ extension EnqueuedJob {
         var copy = self
         copy.duplicate = true
         return copy
+    }
+}
+
+/// An idempotency key as the unique index sees it: per org, byte for byte.
+struct OrgKey: Hashable {
+    var org: Int64
+    var key: [UInt8]
+}
+
+extension PostgresJobStore {
+    /// Jobs from separate callers that arrived together, each with its own answer: one shared
+    /// statement and commit (`enqueue(_:orgIds:)`), and, when the server refuses that statement,
+    /// each job alone, so one job the database rejects fails only its own caller. A connection
+    /// failure is not retried job by job: the shared commit may have happened, and running the
+    /// jobs again could store them twice.
+    public func enqueueEach(_ jobs: [NewJob], orgIds: [Int64]) -> [Result<EnqueuedJob, any Error>] {
+        do {
+            return try enqueue(jobs, orgIds: orgIds).map { .success($0) }
+        } catch let error as PostgresError where error.code == .query && !connection.isInTransaction {
+            return zip(jobs, orgIds).map { job, org in Result { try enqueue([job], orgId: org)[0] } }
+        } catch {
+            return jobs.map { _ in .failure(error) }
+        }
     }
 }
