@@ -82,33 +82,49 @@ public struct Router: Sendable {
             name = entry.name
             response = invoke(entry, params: params, request: request, context: context)
         }
-        let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
-        // Never log headers or bodies: they carry keys and tenant data. nginx's access log is the
-        // access log; a line per request here costs a worker a clock lookup, formatting and a
-        // write, so only server-side failures are logged at info.
-        context.logger.log(level: response.status >= 500 ? .info : .debug, "request", metadata: [
-            "function": "\(name)", "method": "\(request.method.prefix(16))", "status": "\(response.status)",
-            "ms": "\(Double(Int(ms * 100)) / 100)",
-        ])
+        log(name, request: request, status: response.status, since: started, context: context)
         return response
     }
 
     func invoke(_ entry: FunctionManifest.Entry, params: [String: String], request: HTTPRequest, context: FunctionContext) -> HTTPResponse {
         do {
-            guard request.body.count <= entry.bodyLimitBytes else {
-                throw APIError(.payloadTooLarge, "the body is \(request.body.count) bytes; \(entry.name) accepts at most \(entry.bodyLimitBytes)",
-                               details: ["limitBytes": .int(Int64(entry.bodyLimitBytes))])
-            }
-            let caller = try Authenticator(context: context).authenticate(request, level: entry.auth)
+            let caller = try admit(request, to: entry, context: context)
             guard let function = functions[entry.name] else { throw APIError(.notFound, "no function named \(entry.name)") }
             return try function.handle(Invocation(request: request, pathParams: params, caller: caller), context: context)
         } catch {
-            let apiError = APIError(translating: error)
-            if apiError.code == .internal || apiError.code == .unavailable {
-                context.logger.error("function failed", metadata: ["function": "\(entry.name)", "error": "\(error)"])
-            }
-            return .error(apiError)
+            return envelope(error, function: entry.name, context: context)
         }
+    }
+
+    /// The checks before a function runs: the body limit, then the key. Returns the caller.
+    func admit(_ request: HTTPRequest, to entry: FunctionManifest.Entry, context: FunctionContext) throws -> Caller {
+        guard request.body.count <= entry.bodyLimitBytes else {
+            throw APIError(.payloadTooLarge, "the body is \(request.body.count) bytes; \(entry.name) accepts at most \(entry.bodyLimitBytes)",
+                           details: ["limitBytes": .int(Int64(entry.bodyLimitBytes))])
+        }
+        return try Authenticator(context: context).authenticate(request, level: entry.auth)
+    }
+
+    /// Any error as the envelope; server-side failures are logged (never the request itself).
+    func envelope(_ error: any Error, function name: String, context: FunctionContext) -> HTTPResponse {
+        let apiError = APIError(translating: error)
+        if apiError.code == .internal || apiError.code == .unavailable {
+            context.logger.error("function failed", metadata: ["function": "\(name)", "error": "\(error)"])
+        }
+        return .error(apiError)
+    }
+
+    /// Never logs headers or bodies: they carry keys and tenant data. nginx's access log is the
+    /// access log; a line per request here costs a worker a clock lookup, formatting and a
+    /// write, so only server-side failures are logged at info.
+    func log(_ name: String, request: HTTPRequest, status: Int, since started: UInt64, context: FunctionContext) {
+        let level: Logger.Level = status >= 500 ? .info : .debug
+        guard context.logger.logLevel <= level else { return }
+        let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
+        context.logger.log(level: level, "request", metadata: [
+            "function": "\(name)", "method": "\(request.method.prefix(16))", "status": "\(status)",
+            "ms": "\(Double(Int(ms * 100)) / 100)",
+        ])
     }
 
     /// Runs a function by name as a job would, without a route or key check.

@@ -3,44 +3,93 @@ import JobQueue
 
 /// `enqueue`: adds one job, or `{"jobs": […]}` with up to 1,000 in one statement.
 /// A new job answers 201; a repeated idempotency key answers 200 with the existing job.
-struct EnqueueFunction: ConveyorFunction {
+///
+/// Single-job requests that reach a worker together share one insert and one commit
+/// (`handle(all:)`): the host's group commit.
+struct EnqueueFunction: BatchingFunction {
     let name = "enqueue"
     static let maxBatch = 1000
 
     func handle(_ invocation: Invocation, context: FunctionContext) throws -> HTTPResponse {
-        let org = try invocation.caller.requireOrg()
-        let kinds = context.jobKinds
-        let body = try BodyDecoder.parse(invocation.request)
+        try handle(body: try BodyDecoder.parse(invocation.request), org: try invocation.caller.requireOrg(), context: context)
+    }
+
+    func handle(body: JSONValue, org: Int64, context: FunctionContext) throws -> HTTPResponse {
         switch body["jobs"] {
         case nil:
-            let job = try JobRequest(json: body).validated(kinds: kinds)
-            let result = try PostgresJobStore(connection: context.database()).enqueue([job], orgId: org)[0]
-            var w = JSONWriter()
-            result.write(to: &w)
-            return .json(result.duplicate ? 200 : 201, raw: w.data)
+            let job = try JobRequest(json: body).validated(kinds: context.jobKinds)
+            return Self.response(try PostgresJobStore(connection: context.database()).enqueue([job], orgId: org)[0])
         case .array(let entries)?:
-            guard body.objectValue?.count == 1 else {
-                throw APIError(.invalidInput, "a batch body has only the field jobs; put each job's fields inside its entry", details: ["field": "jobs"])
-            }
-            guard (1...Self.maxBatch).contains(entries.count) else {
-                throw APIError(.invalidInput, "jobs: must hold 1 to \(Self.maxBatch) jobs", details: ["field": "jobs"])
-            }
-            let jobs = try entries.enumerated().map { i, entry in
-                try JobRequest(json: entry, field: "jobs[\(i)]").validated(kinds: kinds, field: "jobs[\(i)]")
-            }
-            let results = try PostgresJobStore(connection: context.database()).enqueue(jobs, orgId: org)
-            let duplicates = results.filter(\.duplicate).count
-            var w = JSONWriter(capacity: 64 + results.count * 160)
-            w.beginObject()
-            w.field("inserted", results.count - duplicates)
-            w.field("duplicates", duplicates)
-            w.beginArray("jobs")
-            for r in results { r.write(to: &w) }
-            w.endArray()
-            w.endObject()
-            return .json(duplicates == results.count ? 200 : 201, raw: w.data)
+            return try enqueueBatch(entries, body: body, org: org, context: context)
         case _?:
             throw APIError(.invalidInput, "jobs: must be an array of jobs", details: ["field": "jobs"])
         }
+    }
+
+    /// Each single-job request is validated on its own (its error is its own answer); the valid
+    /// ones go to the store together. Batch bodies and jobs with a uniqueness window, which take
+    /// locks of their own, are answered one by one.
+    func handle(all invocations: [Invocation], context: FunctionContext) -> [Result<HTTPResponse, any Error>] {
+        var results = [Result<HTTPResponse, any Error>?](repeating: nil, count: invocations.count)
+        var shared: [(index: Int, org: Int64, job: NewJob)] = []
+        for (i, invocation) in invocations.enumerated() {
+            do {
+                let org = try invocation.caller.requireOrg()
+                let body = try BodyDecoder.parse(invocation.request)
+                guard body["jobs"] == nil else {
+                    results[i] = Result { try handle(body: body, org: org, context: context) }
+                    continue
+                }
+                let job = try JobRequest(json: body).validated(kinds: context.jobKinds)
+                if job.uniqueForSeconds != nil {
+                    results[i] = Result { Self.response(try PostgresJobStore(connection: context.database()).enqueue([job], orgId: org)[0]) }
+                } else {
+                    shared.append((i, org, job))
+                }
+            } catch {
+                results[i] = .failure(error)
+            }
+        }
+        if !shared.isEmpty {
+            do {
+                let store = PostgresJobStore(connection: try context.database())
+                for (entry, outcome) in zip(shared, store.enqueueEach(shared.map(\.job), orgIds: shared.map(\.org))) {
+                    results[entry.index] = outcome.map(Self.response)
+                }
+            } catch {
+                for entry in shared { results[entry.index] = .failure(error) }
+            }
+        }
+        return results.map { $0! }
+    }
+
+    static func response(_ result: EnqueuedJob) -> HTTPResponse {
+        var w = JSONWriter()
+        result.write(to: &w)
+        return .json(result.duplicate ? 200 : 201, raw: w.data)
+    }
+
+    func enqueueBatch(_ entries: [JSONValue], body: JSONValue, org: Int64, context: FunctionContext) throws -> HTTPResponse {
+        guard body.objectValue?.count == 1 else {
+            throw APIError(.invalidInput, "a batch body has only the field jobs; put each job's fields inside its entry", details: ["field": "jobs"])
+        }
+        guard (1...Self.maxBatch).contains(entries.count) else {
+            throw APIError(.invalidInput, "jobs: must hold 1 to \(Self.maxBatch) jobs", details: ["field": "jobs"])
+        }
+        let kinds = context.jobKinds
+        let jobs = try entries.enumerated().map { i, entry in
+            try JobRequest(json: entry, field: "jobs[\(i)]").validated(kinds: kinds, field: "jobs[\(i)]")
+        }
+        let results = try PostgresJobStore(connection: context.database()).enqueue(jobs, orgId: org)
+        let duplicates = results.filter(\.duplicate).count
+        var w = JSONWriter(capacity: 64 + results.count * 160)
+        w.beginObject()
+        w.field("inserted", results.count - duplicates)
+        w.field("duplicates", duplicates)
+        w.beginArray("jobs")
+        for r in results { r.write(to: &w) }
+        w.endArray()
+        w.endObject()
+        return .json(duplicates == results.count ? 200 : 201, raw: w.data)
     }
 }
