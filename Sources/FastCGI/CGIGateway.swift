@@ -1,3 +1,4 @@
+import Dispatch
 import Glibc
 
 /// CGI/1.1 mode: one request from the environment and standard input, one response on standard
@@ -26,8 +27,9 @@ public enum CGIGateway {
     public static func serve(environment: [String: String], input: Int32 = STDIN_FILENO, output: Int32 = STDOUT_FILENO,
                              responder: any FCGIResponder, readTimeout: Double = 30) throws -> Int {
         let params = params(environment: environment)
+        let began = DispatchTime.now().uptimeNanoseconds
         responder.requestDidBegin()
-        defer { responder.requestDidEnd() }
+        defer { responder.requestDidEnd(FCGIEndedRequest(params: params, seconds: Double(DispatchTime.now().uptimeNanoseconds &- began) / 1e9)) }
         let response = try answer(params, input: input, responder: responder, readTimeout: readTimeout)
         try writeAll(response.cgiBytes(includeBody: params.method != "HEAD"), to: output)
         if !response.stderr.isEmpty { try? writeAll(response.stderr, to: STDERR_FILENO) }

@@ -16,6 +16,7 @@ extension FCGIConnection {
             return false
         }
         let params = FCGIParams(try FCGINameValuePairs.decodeStrings(bytes))
+        openParams = params
         if params.contentLengthIsInvalid {
             try refuse(id: id, keep: keep, params: params, with: responder.reject(.invalidContentLength, params: params))
             return true
@@ -47,8 +48,12 @@ extension FCGIConnection {
                     finish(keep: keep)
                     return true
                 }
-                let response = responder.respond(to: FCGIRequest(params: params, body: body))
-                try send(response, id: id, params: params)
+                let request = FCGIRequest(params: params, body: body)
+                if defersAnswers {
+                    state = .awaitingAnswer(id: id, keep: keep, request: request)
+                    return false
+                }
+                try send(responder.respond(to: request), id: id, params: params)
                 finish(keep: keep)
                 return true
             }

@@ -1,3 +1,5 @@
+import Dispatch
+
 /// One FastCGI connection from a web server, served synchronously one record at a time.
 ///
 /// It answers one request at a time (a second request id gets `CANT_MPX_CONN`), handles the
@@ -11,6 +13,8 @@ public final class FCGIConnection {
         case stdin(id: UInt16, keep: Bool, params: FCGIParams, body: [UInt8], limit: Int)
         /// Answered early; the rest of this request's STDIN is dropped.
         case draining(id: UInt16)
+        /// Read whole and held for `answer` (when `defersAnswers`).
+        case awaitingAnswer(id: UInt16, keep: Bool, request: FCGIRequest)
     }
 
     public let socket: FCGISocket
@@ -20,6 +24,13 @@ public final class FCGIConnection {
     var state = State.idle
     /// Between `requestDidBegin` and `requestDidEnd`.
     var requestOpen = false
+    /// When the open request began, and its params once they are in.
+    var beganNs: UInt64 = 0
+    var openParams: FCGIParams?
+    /// When true, a request whose input is complete is not answered at once: it waits in
+    /// `awaitingAnswer` until the caller passes its response to `answer`. A serve loop uses this
+    /// to answer the requests that are ready on several connections together.
+    public var defersAnswers = false
 
     public init(socket: FCGISocket, responder: any FCGIResponder, options: FCGIConnectionOptions = FCGIConnectionOptions()) {
         self.socket = socket
@@ -34,8 +45,32 @@ public final class FCGIConnection {
 
     /// True while a request is between `BEGIN_REQUEST` and the end of its input.
     public var isInFlight: Bool {
-        if case .idle = state { return false }
-        return true
+        switch state {
+        case .idle, .awaitingAnswer: return false
+        default: return true
+        }
+    }
+
+    /// The complete request held for `answer`, if any.
+    public var awaitingAnswer: FCGIRequest? {
+        if case .awaitingAnswer(_, _, let request) = state { return request }
+        return nil
+    }
+
+    /// Sends the response to the request held in `awaitingAnswer` and ends it. Returns false
+    /// when there was none, or when sending failed (the connection is then closed).
+    @discardableResult
+    public func answer(_ response: FCGIResponse) -> Bool {
+        guard case .awaitingAnswer(let id, let keep, let request) = state else { return false }
+        do {
+            try send(response, id: id, params: request.params)
+            finish(keep: keep)
+            return true
+        } catch {
+            report(error)
+            close()
+            return false
+        }
     }
 
     /// True when a next record is already buffered, so the socket need not be polled.
@@ -101,14 +136,14 @@ public final class FCGIConnection {
     var currentId: UInt16? {
         switch state {
         case .idle: return nil
-        case .params(let id, _, _), .stdin(let id, _, _, _, _), .draining(let id): return id
+        case .params(let id, _, _), .stdin(let id, _, _, _, _), .draining(let id), .awaitingAnswer(let id, _, _): return id
         }
     }
 
     func begin(_ record: FCGIRecord) throws -> Bool {
         let body = try FCGIBeginRequest(decoding: record.content)
         switch state {
-        case .params(let id, _, _), .stdin(let id, _, _, _, _):
+        case .params(let id, _, _), .stdin(let id, _, _, _, _), .awaitingAnswer(let id, _, _):
             guard id != record.requestId else {
                 throw FCGIError(.protocolViolation, "BEGIN_REQUEST for request \(id), which is already in flight")
             }
@@ -124,6 +159,8 @@ public final class FCGIConnection {
             }
             state = .params(id: record.requestId, keep: body.keepConnection, bytes: [])
             requestOpen = true
+            beganNs = DispatchTime.now().uptimeNanoseconds
+            openParams = nil
             responder.requestDidBegin()
             return false
         }
@@ -147,7 +184,9 @@ public final class FCGIConnection {
     func endRequest() {
         guard requestOpen else { return }
         requestOpen = false
-        responder.requestDidEnd()
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds &- beganNs) / 1e9
+        responder.requestDidEnd(FCGIEndedRequest(params: openParams, seconds: seconds))
+        openParams = nil
     }
 
     /// After END_REQUEST: back to idle, or closed when the web server did not ask to keep it.

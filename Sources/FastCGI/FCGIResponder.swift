@@ -73,12 +73,30 @@ public protocol FCGIResponder {
     func admit(_ params: FCGIParams) -> FCGIAdmission
     /// Answers a complete request.
     func respond(to request: FCGIRequest) -> FCGIResponse
+    /// Answers complete requests that were waiting together (read from several connections),
+    /// in order. The default answers each with `respond(to:)`; a responder that can share work
+    /// between them (one database commit for several inserts) does it here.
+    func respond(toAll requests: [FCGIRequest]) -> [FCGIResponse]
+    func canShare(_ request: FCGIRequest) -> Bool
     /// The answer for a request the host refuses (e.g. 413); by default a plain-text response.
     func reject(_ rejection: FCGIRejection, params: FCGIParams) -> FCGIResponse
     /// A request began (`BEGIN_REQUEST` arrived).
     func requestDidBegin()
     /// The request ended: answered, refused, aborted or cut off by the peer.
-    func requestDidEnd()
+    func requestDidEnd(_ request: FCGIEndedRequest)
+}
+
+/// What a host knows of a request when it ends.
+public struct FCGIEndedRequest: Sendable {
+    /// Its params; nil when it ended before they were complete.
+    public var params: FCGIParams?
+    /// From `BEGIN_REQUEST` (or the CGI start) to the end.
+    public var seconds: Double
+
+    public init(params: FCGIParams?, seconds: Double) {
+        self.params = params
+        self.seconds = seconds
+    }
 }
 
 extension FCGIResponder {
@@ -93,6 +111,8 @@ extension FCGIResponder {
         }
     }
 
+    public func respond(toAll requests: [FCGIRequest]) -> [FCGIResponse] { requests.map(respond(to:)) }
+    public func canShare(_ request: FCGIRequest) -> Bool { false }
     public func requestDidBegin() {}
-    public func requestDidEnd() {}
+    public func requestDidEnd(_ request: FCGIEndedRequest) {}
 }

@@ -1,8 +1,8 @@
 import Dispatch
 import Glibc
 
-/// A worker's serve loop: it holds several connections and answers one request at a time,
-/// from whichever connection has one.
+/// A worker's serve loop: it holds several connections and answers the requests that are ready
+/// on any of them together.
 ///
 /// Web servers keep idle upstream connections (nginx `keepalive`) and open more under load. A
 /// worker that served only one connection at a time would leave requests on the others waiting
@@ -11,6 +11,13 @@ import Glibc
 /// holds, and serves whichever is ready, round-robin. It never closes an idle kept connection to
 /// make room (closing one just as the web server reuses it would lose that request, and nginx
 /// does not retry a POST); it closes connections only when it stops or recycles, as below.
+///
+/// Requests read together are answered by one call of the responder, so they can share work:
+/// concurrent enqueues share one database commit (group commit). When a request that can share
+/// is ready and other held connections were answered moments ago (their clients are likely
+/// sending again), the loop waits up to `groupWaitSeconds` for them, as Postgres's
+/// `commit_delay` does: under load a few hundred microseconds buy a shared commit; a lone
+/// client never waits, having no recently answered neighbour.
 public struct FCGIServeLoop {
     /// Why `run` returned.
     public enum Outcome: Equatable, Sendable {
@@ -29,6 +36,11 @@ public struct FCGIServeLoop {
     /// Connections one worker holds at most; beyond that it stops accepting and leaves newcomers
     /// to the other workers.
     public var maxConnections = 64
+    /// How long a request that can share work waits for requests on recently answered
+    /// connections; 0 never waits.
+    public var groupWaitSeconds = 0.0
+    /// A connection answered less than this long ago counts as recently answered.
+    public var recentlyAnsweredSeconds: Double { groupWaitSeconds * 4 }
     /// A non-blocking descriptor (e.g. a signal self-pipe) whose readability wakes idle waits.
     public var wakeFD: Int32?
     /// Checked between requests; true ends the loop.
@@ -47,6 +59,8 @@ public struct FCGIServeLoop {
         var idleSince = FCGIServeLoop.nowNs()
         /// It has sent something: a connection that has not is about to send its request.
         var hasSpoken = false
+        /// When its last request was answered (0: never), for the group wait.
+        var answeredAt: UInt64 = 0
 
         init(_ connection: FCGIConnection) {
             self.connection = connection
@@ -68,36 +82,87 @@ public struct FCGIServeLoop {
             retire(&held, stopping: stopping, recycling: recycling)
             if (stopping || recycling) && held.isEmpty { return recycling ? .maxRequestsReached : .stopped }
 
-            // A record already buffered (or a request half read) is served without waiting.
-            if let busy = held.first(where: \.isBusy) {
-                served += serve(busy)
-                continue
-            }
+            // A record already buffered (or a request half read) is read without waiting.
+            var ready = held.filter(\.isBusy)
+            if ready.isEmpty {
+                var fds = held.map { pollfd(fd: $0.connection.socket.fd, events: Int16(POLLIN), revents: 0) }
+                let accepting = !stopping && !recycling && held.count < maxConnections
+                if accepting { fds.append(pollfd(fd: listener.fd, events: Int16(POLLIN), revents: 0)) }
+                if let wakeFD { fds.append(pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)) }
+                try poll(&fds, timeout: nextDeadline(held, stopping: stopping, recycling: recycling))
+                drainWake(fds)
 
-            var fds = held.map { pollfd(fd: $0.connection.socket.fd, events: Int16(POLLIN), revents: 0) }
-            let accepting = !stopping && !recycling && held.count < maxConnections
-            if accepting { fds.append(pollfd(fd: listener.fd, events: Int16(POLLIN), revents: 0)) }
-            if let wakeFD { fds.append(pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)) }
-            try poll(&fds, timeout: nextDeadline(held, stopping: stopping, recycling: recycling))
-            drainWake(fds)
-
-            // Round-robin: a chatty connection cannot keep the others waiting.
-            let count = held.count
-            for k in 0..<count {
-                let i = (turn + k) % count
-                if fds[i].revents != 0 { served += serve(held[i]) }
+                // Round-robin: a chatty connection cannot keep the others waiting.
+                let count = held.count
+                for k in 0..<count {
+                    let i = (turn + k) % count
+                    if fds[i].revents != 0 { ready.append(held[i]) }
+                }
+                turn &+= 1
+                // If another worker won the race for the newcomer, accept finds nothing.
+                if accepting, fds[count].revents != 0, let socket = try listener.accept(sendTimeout: options.writeTimeout) {
+                    connectionAccepted()
+                    let connection = FCGIConnection(socket: socket, responder: responder, options: options)
+                    connection.defersAnswers = true
+                    held.append(Held(connection))
+                }
             }
-            turn &+= 1
-            // If another worker won the race for the newcomer, accept finds nothing.
-            if accepting, fds[count].revents != 0, let socket = try listener.accept(sendTimeout: options.writeTimeout) {
-                connectionAccepted()
-                held.append(Held(FCGIConnection(socket: socket, responder: responder, options: options)))
-            }
+            served += serve(ready, of: held, responder: responder, stopping: stopping)
         }
     }
 
-    /// Reads records until the request in flight is answered; the number of requests that ended.
-    func serve(_ held: Held) -> Int {
+    /// Reads the request on each ready connection, then answers all that are complete in one
+    /// call of the responder. Returns the number of requests that ended.
+    func serve(_ ready: [Held], of held: [Held], responder: any FCGIResponder, stopping: Bool) -> Int {
+        var ended = 0
+        var waiting: [Held] = []
+        for h in ready {
+            ended += read(h)
+            if h.connection.awaitingAnswer != nil { waiting.append(h) }
+        }
+        guard !waiting.isEmpty else { return ended }
+        if groupWaitSeconds > 0, !stopping, waiting.contains(where: { responder.canShare($0.connection.awaitingAnswer!) }) {
+            ended += gather(into: &waiting, besides: ready, of: held)
+        }
+        let responses = responder.respond(toAll: waiting.map { $0.connection.awaitingAnswer! })
+        let now = Self.nowNs()
+        for (h, response) in zip(waiting, responses) {
+            if h.connection.answer(response) {
+                ended += 1
+                h.answeredAt = now
+            }
+            h.idleSince = now
+        }
+        return ended
+    }
+
+    /// Waits up to `groupWaitSeconds` for requests on the recently answered connections that
+    /// are not ready yet, reading each as it arrives, until all have come or time is up.
+    func gather(into waiting: inout [Held], besides ready: [Held], of held: [Held]) -> Int {
+        let start = Self.nowNs()
+        let recent = UInt64(recentlyAnsweredSeconds * 1e9)
+        var expected = held.filter { h in
+            h.connection.isOpen && !h.isBusy && start &- h.answeredAt < recent && !ready.contains { $0 === h }
+        }
+        let deadline = start + UInt64(groupWaitSeconds * 1e9)
+        var ended = 0
+        while !expected.isEmpty {
+            let now = Self.nowNs()
+            guard now < deadline else { break }
+            let arrived = FCGIReadiness.readable(expected.map(\.connection.socket.fd), microseconds: Int((deadline - now) / 1000) + 1)
+            guard !arrived.isEmpty else { break }
+            for i in arrived {
+                ended += read(expected[i])
+                if expected[i].connection.awaitingAnswer != nil { waiting.append(expected[i]) }
+            }
+            expected = expected.indices.filter { !arrived.contains($0) }.map { expected[$0] }
+        }
+        return ended
+    }
+
+    /// Reads records until the request in flight is complete (or refused, aborted, or the
+    /// connection closed); the number of requests that ended.
+    func read(_ held: Held) -> Int {
         held.hasSpoken = true
         var ended = 0
         repeat {

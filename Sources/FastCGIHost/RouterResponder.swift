@@ -13,8 +13,9 @@ final class RouterResponder: FCGIResponder {
     let board: Scoreboard?
     let slot: Int
     let slowSeconds: Double
-    private var startedNs: UInt64 = 0
-    private var requestLine = ""
+    /// Requests begun and not yet ended: a worker reads the requests ready on all of its
+    /// connections before answering them together, so several can be open at once.
+    private var open = 0
 
     init(router: Router, context: FunctionContext, board: Scoreboard? = nil, slot: Int = 0, slowSeconds: Double = 5) {
         self.router = router
@@ -25,13 +26,14 @@ final class RouterResponder: FCGIResponder {
     }
 
     func requestDidBegin() {
-        startedNs = DispatchTime.now().uptimeNanoseconds
-        requestLine = ""
+        open += 1
         guard let board else { return }
-        board.set(slot, .requestStartMs, Scoreboard.nowMs())
-        board.setText(slot, "")
-        board.setState(slot, .active)
-        board.noteActive()
+        if open == 1 {
+            board.set(slot, .requestStartMs, Scoreboard.nowMs())
+            board.setText(slot, "")
+            board.setState(slot, .active)
+            board.noteActive()
+        }
         // Counted on arrival, as PHP-FPM's "accepted conn": the status request counts itself.
         board.add(slot, .requests)
         board.add(slot, .requestsTotal)
@@ -39,9 +41,7 @@ final class RouterResponder: FCGIResponder {
 
     func admit(_ params: FCGIParams) -> FCGIAdmission {
         let method = params.method, path = HTTPRequest.path(cgi: params)
-        // The path only, never the query string: it is for operators' eyes, and short.
-        requestLine = "\(method.prefix(16)) \(path.prefix(160))"
-        board?.setText(slot, requestLine)
+        board?.setText(slot, Self.requestLine(params))
         guard let limit = router.bodyLimit(method: method, path: path) else {
             // No function here: the router's 404 or 405, without reading a body it would ignore.
             return .reject(FCGIResponse(router.handle(HTTPRequest(cgi: params, body: Data()), context: context)))
@@ -51,6 +51,19 @@ final class RouterResponder: FCGIResponder {
 
     func respond(to request: FCGIRequest) -> FCGIResponse {
         FCGIResponse(router.handle(HTTPRequest(cgi: request.params, body: Data(request.body)), context: context))
+    }
+
+    func respond(toAll requests: [FCGIRequest]) -> [FCGIResponse] {
+        router.handle(all: requests.map { HTTPRequest(cgi: $0.params, body: Data($0.body)) }, context: context).map(FCGIResponse.init)
+    }
+
+    func canShare(_ request: FCGIRequest) -> Bool {
+        router.isBatching(method: request.params.method, path: HTTPRequest.path(cgi: request.params))
+    }
+
+    /// The method and path only, never the query string: it is for operators' eyes, and short.
+    static func requestLine(_ params: FCGIParams) -> String {
+        "\(params.method.prefix(16)) \(HTTPRequest.path(cgi: params).prefix(160))"
     }
 
     func reject(_ rejection: FCGIRejection, params: FCGIParams) -> FCGIResponse {
@@ -73,11 +86,13 @@ final class RouterResponder: FCGIResponder {
         return FCGIResponse(HTTPResponse.error(error))
     }
 
-    func requestDidEnd() {
-        let ms = Double(DispatchTime.now().uptimeNanoseconds - startedNs) / 1e6
-        let slow = ms >= slowSeconds * 1000
+    func requestDidEnd(_ request: FCGIEndedRequest) {
+        open = max(open - 1, 0)
+        let ms = request.seconds * 1000
+        let slow = request.seconds >= slowSeconds
         if slow {
-            context.logger.warning("slow request", metadata: ["request": "\(requestLine)", "ms": "\(Int(ms))"])
+            let line = request.params.map(Self.requestLine) ?? "-"
+            context.logger.warning("slow request", metadata: ["request": "\(line)", "ms": "\(Int(ms))"])
         }
         guard let board else { return }
         if slow {
@@ -86,6 +101,6 @@ final class RouterResponder: FCGIResponder {
         }
         board.set(slot, .lastRequestMs, UInt64(ms))
         board.set(slot, .lastRequestEndMs, Scoreboard.nowMs())
-        board.setState(slot, .idle)
+        if open == 0 { board.setState(slot, .idle) }
     }
 }

@@ -16,6 +16,8 @@ struct ServeConfig {
     var grace: Double
     var slowSeconds: Double
     var readTimeout: Double
+    /// Microseconds a request that can share a commit waits for its neighbours (0: never).
+    var groupWaitUs: Int
     /// Absolute, so a worker finds it whatever its working directory.
     var manifestPath: String
     var pool: String
@@ -25,7 +27,7 @@ struct ServeConfig {
     func workerArguments(slot: Int, listenFD: Int32, scoreboardFD: Int32) -> [String] {
         ["worker", "--listen-fd", "\(listenFD)", "--scoreboard-fd", "\(scoreboardFD)", "--slot", "\(slot)",
          "--listen", listen.description, "--workers", "\(workers)", "--max-requests", "\(maxRequests)",
-         "--slow-seconds", "\(slowSeconds)", "--read-timeout", "\(readTimeout)", "--manifest", manifestPath, "--pool", pool]
+         "--slow-seconds", "\(slowSeconds)", "--read-timeout", "\(readTimeout)", "--group-wait-us", "\(groupWaitUs)", "--manifest", manifestPath, "--pool", pool]
     }
 }
 
@@ -47,6 +49,9 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Seconds workers get to finish their request in flight when stopping.") var grace: Double = 10
     @Option(help: "Requests slower than this many seconds are logged and counted.") var slowSeconds: Double = 5
     @Option(help: "Seconds one read from the web server may stall while a request is in flight.") var readTimeout: Double = 30
+    @Option(help: ArgumentHelp("Microseconds an enqueue waits for requests on a worker's other recently answered connections, so they share one commit; 0 turns the wait off.",
+                               discussion: "Like Postgres's commit_delay: a lone client never waits; under concurrent load a short wait lets several enqueues share one insert and one WAL flush."))
+    var groupWaitUs = 500
     @Option(help: "The function manifest (default: $CONVEYOR_MANIFEST or ./functions.json).") var manifest: String?
     @Option(help: "The pool's name in the status report.") var pool = "conveyor"
     @Flag(help: ArgumentHelp("Stop gracefully when the parent process exits.", visibility: .hidden)) var stopWhenOrphaned = false
@@ -81,6 +86,7 @@ struct ServeCommand: ParsableCommand {
         let workers = self.workers ?? max(1, ProcessInfo.processInfo.activeProcessorCount * 2)
         guard (1...1024).contains(workers) else { throw HostError.configuration("--workers must be 1 to 1024") }
         guard maxRequests >= 0 else { throw HostError.configuration("--max-requests must be 0 or more") }
+        guard (0...100_000).contains(groupWaitUs) else { throw HostError.configuration("--group-wait-us must be 0 to 100000") }
         guard grace >= 0, slowSeconds > 0, readTimeout > 0, backlog > 0 else {
             throw HostError.configuration("--grace, --slow-seconds, --read-timeout and --backlog must be positive")
         }
@@ -90,6 +96,6 @@ struct ServeCommand: ParsableCommand {
         _ = try Router(manifest: FunctionManifest.load(path: absolute))
         return ServeConfig(listen: address, socketMode: mode, socketGroup: socketGroup, backlog: backlog, workers: workers,
                            maxRequests: maxRequests, grace: grace, slowSeconds: slowSeconds, readTimeout: readTimeout,
-                           manifestPath: absolute, pool: pool, stopWhenOrphaned: stopWhenOrphaned)
+                           groupWaitUs: groupWaitUs, manifestPath: absolute, pool: pool, stopWhenOrphaned: stopWhenOrphaned)
     }
 }

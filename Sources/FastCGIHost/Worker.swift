@@ -5,8 +5,8 @@ import Glibc
 import Handlers
 import Logging
 
-/// One worker process: accepts on the inherited listener and serves one connection at a time
-/// through the router, with one `FunctionContext` (so one lazily opened database connection) for
+/// One worker process: accepts on the inherited listener and serves the connections it holds
+/// through the router (requests ready together are answered together), with one `FunctionContext` (so one lazily opened database connection) for
 /// its whole life. It exits after `maxRequests`, on SIGTERM/SIGINT/SIGQUIT once the request in
 /// flight is answered, or when its master is gone.
 struct Worker {
@@ -17,6 +17,7 @@ struct Worker {
     var workers: Int
     var manifestPath: String
     var readTimeout: Double
+    var groupWaitSeconds: Double
 
     static let stopSignals = [SIGTERM, SIGINT, SIGQUIT]
 
@@ -45,6 +46,7 @@ struct Worker {
         options.logger = logger
         var loop = FCGIServeLoop(options: options)
         loop.maxRequests = pool.maxRequests
+        loop.groupWaitSeconds = groupWaitSeconds
         loop.wakeFD = wake
         let slot = self.slot
         let orphaned = OrphanCheck(master: master)

@@ -13,13 +13,15 @@ struct WorkerCommand: ParsableCommand {
     @Option var maxRequests: Int
     @Option var slowSeconds: Double
     @Option var readTimeout: Double
+    @Option var groupWaitUs: Int = 0
     @Option var manifest: String
     @Option var pool: String
 
     func run() throws {
         let worker = Worker(listenFD: listenFD, scoreboardFD: scoreboardFD, slot: slot,
                             pool: PoolIdentity(name: pool, listen: listen, maxRequests: maxRequests, slowSeconds: slowSeconds),
-                            workers: workers, manifestPath: manifest, readTimeout: readTimeout)
+                            workers: workers, manifestPath: manifest, readTimeout: readTimeout,
+                            groupWaitSeconds: Double(groupWaitUs) / 1e6)
         do {
             try worker.run()
         } catch {

@@ -11,7 +11,8 @@ struct FCGIServeLoopTests {
     }
 
     /// Runs a serve loop on a fresh unix socket until `body` returns, then stops and joins it.
-    static func withServer(maxRequests: Int = 0, _ body: (FCGIListenAddress) throws -> Void) throws -> FCGIServeLoop.Outcome? {
+    static func withServer(maxRequests: Int = 0, groupWait: Double = 0, responder: TestResponder = TestResponder(),
+                           _ body: (FCGIListenAddress) throws -> Void) throws -> FCGIServeLoop.Outcome? {
         let dir = try TempDir()
         defer { withExtendedLifetime(dir) {} }
         let address = FCGIListenAddress.unix(path: dir.path + "/loop.sock")
@@ -24,9 +25,10 @@ struct FCGIServeLoopTests {
         let thread = Thread {
             var loop = FCGIServeLoop(options: Fixture.options())
             loop.maxRequests = maxRequests
+            loop.groupWaitSeconds = groupWait
             loop.idleCheckSeconds = 0.05
             loop.shouldStop = { stop.flag.load(ordering: .relaxed) }
-            let result = try? loop.run(listener: FCGIListener(adopting: listenFD, address: address), responder: TestResponder())
+            let result = try? loop.run(listener: FCGIListener(adopting: listenFD, address: address), responder: responder)
             outcome.withLock { $0 = result }
             done.signal()
         }
@@ -156,4 +158,72 @@ final class TempDir {
     }
 
     deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// Requests ready on several connections are answered by one call of the responder, and a
+/// request that can share work waits a bounded time for recently answered neighbours.
+struct FCGIGroupAnswerTests {
+    /// Clients whose connections the worker has accepted and answered once (so they count as
+    /// recently answered).
+    static func warmClients(_ n: Int, _ address: FCGIListenAddress) throws -> [FCGIClient] {
+        let clients = try (0..<n).map { _ in try FCGIClient(connectingTo: address, timeout: 10) }
+        for client in clients { #expect(try client.request(params: Fixture.params("/echo")).http?.status == 200) }
+        return clients
+    }
+
+    @Test func neighboursArrivingWithinTheWaitShareOneAnswer() throws {
+        let responder = TestResponder()
+        _ = try FCGIServeLoopTests.withServer(groupWait: 5, responder: responder) { address in
+            let clients = try Self.warmClients(3, address)
+            responder.counters.groups.withLock { $0.removeAll() }
+            for (i, client) in clients.enumerated() {
+                try client.send(FCGIClient.requestRecords(id: 2, params: Fixture.params("/share", method: "POST", body: 1), stdin: [UInt8(65 + i)]))
+                usleep(20_000) // they come one after another, not at once
+            }
+            for (i, client) in clients.enumerated() {
+                let answer = try client.readResponse(id: 2).http
+                #expect(answer?.status == 200)
+                #expect(answer?.body == [UInt8(65 + i)])
+            }
+            #expect(responder.counters.groups.withLock { $0 } == [3])
+        }
+    }
+
+    @Test func aLoneClientNeverWaits() throws {
+        let responder = TestResponder()
+        _ = try FCGIServeLoopTests.withServer(groupWait: 30, responder: responder) { address in
+            let client = try Self.warmClients(1, address)[0]
+            let started = Date()
+            for id in UInt16(2)...5 {
+                #expect(try client.request(id: id, params: Fixture.params("/share")).http?.status == 200)
+            }
+            // Four requests; waiting even once would take 30 s.
+            #expect(Date().timeIntervalSince(started) < 15)
+        }
+    }
+
+    @Test func aRequestThatCannotShareDoesNotWaitForNeighbours() throws {
+        let responder = TestResponder()
+        _ = try FCGIServeLoopTests.withServer(groupWait: 30, responder: responder) { address in
+            let clients = try Self.warmClients(2, address)
+            let started = Date()
+            #expect(try clients[0].request(id: 2, params: Fixture.params("/echo")).http?.status == 200)
+            #expect(Date().timeIntervalSince(started) < 15)
+        }
+    }
+
+    @Test func theWaitEndsAtItsBoundWhenNoNeighbourComes() throws {
+        let responder = TestResponder()
+        _ = try FCGIServeLoopTests.withServer(groupWait: 0.3, responder: responder) { address in
+            let clients = try Self.warmClients(2, address)
+            responder.counters.groups.withLock { $0.removeAll() }
+            let started = Date()
+            #expect(try clients[0].request(id: 2, params: Fixture.params("/share")).http?.status == 200)
+            // It waited for the silent neighbour, and then answered alone.
+            #expect(Date().timeIntervalSince(started) >= 0.25)
+            #expect(responder.counters.groups.withLock { $0 } == [1])
+            // The neighbour is still served normally afterwards.
+            #expect(try clients[1].request(id: 2, params: Fixture.params("/echo")).http?.status == 200)
+        }
+    }
 }

@@ -8,13 +8,16 @@ final class Counters: Sendable {
     let began = Atomic<Int>(0)
     let ended = Atomic<Int>(0)
     let responded = Atomic<Int>(0)
+    /// The size of each `respond(toAll:)` call, in order.
+    let groups = Mutex<[Int]>([])
 }
 
 /// A responder with a few fixed routes, for driving connections:
 /// - `/echo`: 200 with the body echoed and the method and query in headers;
 /// - `/big?n=N`: 200 with N bytes;
 /// - `/limited`: accepts at most 10 bytes of body;
-/// - `/reject`: refused at admission with 403.
+/// - `/reject`: refused at admission with 403;
+/// - `/share`: as `/echo`, and may share work with requests answered alongside it.
 struct TestResponder: FCGIResponder, Sendable {
     let counters = Counters()
 
@@ -37,8 +40,15 @@ struct TestResponder: FCGIResponder, Sendable {
                                                    ("X-Params", "\(request.params.values.count)")], body: request.body)
     }
 
+    func respond(toAll requests: [FCGIRequest]) -> [FCGIResponse] {
+        counters.groups.withLock { $0.append(requests.count) }
+        return requests.map(respond(to:))
+    }
+
+    func canShare(_ request: FCGIRequest) -> Bool { request.params["DOCUMENT_URI"] == "/share" }
+
     func requestDidBegin() { counters.began.add(1, ordering: .relaxed) }
-    func requestDidEnd() { counters.ended.add(1, ordering: .relaxed) }
+    func requestDidEnd(_ request: FCGIEndedRequest) { counters.ended.add(1, ordering: .relaxed) }
 }
 
 enum Fixture {
