@@ -31,8 +31,8 @@ struct DashboardBrowserTests {
         env["DASHBOARD_ADMIN_KEY"] = Stack.adminKey
         process.environment = env
         let out = stack.dir.appendingPathComponent("browser.out"), err = stack.dir.appendingPathComponent("browser.err")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
-        FileManager.default.createFile(atPath: err.path, contents: nil)
+        try #require(FileManager.default.createFile(atPath: out.path, contents: nil))
+        try #require(FileManager.default.createFile(atPath: err.path, contents: nil))
         process.standardOutput = try FileHandle(forWritingTo: out)
         process.standardError = try FileHandle(forWritingTo: err)
         try process.run()
