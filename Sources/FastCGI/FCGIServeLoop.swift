@@ -84,6 +84,7 @@ public struct FCGIServeLoop {
 
             // A record already buffered (or a request half read) is read without waiting.
             var ready = held.filter(\.isBusy)
+            var newcomer = false
             if ready.isEmpty {
                 var fds = held.map { pollfd(fd: $0.connection.socket.fd, events: Int16(POLLIN), revents: 0) }
                 let accepting = !stopping && !recycling && held.count < maxConnections
@@ -99,15 +100,18 @@ public struct FCGIServeLoop {
                     if fds[i].revents != 0 { ready.append(held[i]) }
                 }
                 turn &+= 1
-                // If another worker won the race for the newcomer, accept finds nothing.
-                if accepting, fds[count].revents != 0, let socket = try listener.accept(sendTimeout: options.writeTimeout) {
-                    connectionAccepted()
-                    let connection = FCGIConnection(socket: socket, responder: responder, options: options)
-                    connection.defersAnswers = true
-                    held.append(Held(connection))
-                }
+                newcomer = accepting && fds[count].revents != 0
             }
             served += serve(ready, of: held, responder: responder, stopping: stopping)
+            // Accepted only after serving: a worker about to be busy must not take a newcomer
+            // that an idle worker could answer now. If another worker took it meanwhile, accept
+            // finds nothing.
+            if newcomer, let socket = try listener.accept(sendTimeout: options.writeTimeout) {
+                connectionAccepted()
+                let connection = FCGIConnection(socket: socket, responder: responder, options: options)
+                connection.defersAnswers = true
+                held.append(Held(connection))
+            }
         }
     }
 
