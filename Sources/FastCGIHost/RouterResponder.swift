@@ -54,7 +54,12 @@ final class RouterResponder: FCGIResponder {
     }
 
     func respond(toAll requests: [FCGIRequest]) -> [FCGIResponse] {
-        router.handle(all: requests.map { HTTPRequest(cgi: $0.params, body: Data($0.body)) }, context: context).map(FCGIResponse.init)
+        if requests.count > 1, let board {
+            // How often group commit has company: operators tune --group-wait-us by it.
+            board.add(slot, .grouped, UInt64(requests.count))
+            board.add(slot, .groupedTotal, UInt64(requests.count))
+        }
+        return router.handle(all: requests.map { HTTPRequest(cgi: $0.params, body: Data($0.body)) }, context: context).map(FCGIResponse.init)
     }
 
     func canShare(_ request: FCGIRequest) -> Bool {

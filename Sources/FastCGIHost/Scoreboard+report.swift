@@ -15,12 +15,13 @@ extension Scoreboard {
         let now = Self.nowMs()
         let start = get(.startTimeMs)
         var active = 0, idle = 0, total = 0
-        var requests: UInt64 = 0, connections: UInt64 = 0, slow: UInt64 = 0
+        var requests: UInt64 = 0, connections: UInt64 = 0, slow: UInt64 = 0, grouped: UInt64 = 0
         var workers: [JSONValue] = []
         for slot in 0..<slotCount {
             requests += get(slot, .requestsTotal)
             connections += get(slot, .connectionsTotal)
             slow += get(slot, .slowTotal)
+            grouped += get(slot, .groupedTotal)
             let state = state(slot)
             switch state {
             case .active: active += 1; total += 1
@@ -39,6 +40,7 @@ extension Scoreboard {
             "uptimeSeconds": .int(Int64(now >= start ? (now - start) / 1000 : 0)),
             "acceptedConnections": .int(Int64(connections)),
             "acceptedRequests": .int(Int64(requests)),
+            "groupedRequests": .int(Int64(grouped)),
             "activeWorkers": .int(Int64(active)),
             "idleWorkers": .int(Int64(idle)),
             "totalWorkers": .int(Int64(total)),
@@ -61,6 +63,7 @@ extension Scoreboard {
             "state": .string(state.name),
             "startedAt": .string(Self.timestamp(get(slot, .startedAtMs))),
             "requests": .int(Int64(get(slot, .requests))),
+            "groupedRequests": .int(Int64(get(slot, .grouped))),
             "connections": .int(Int64(get(slot, .connections))),
             "slowRequests": .int(Int64(get(slot, .slow))),
             "generation": .int(Int64(get(slot, .generation))),

@@ -17,6 +17,8 @@ final class Scoreboard {
         case pid, state, generation, startedAtMs
         case requests, requestsTotal, connections, connectionsTotal, slow, slowTotal
         case requestStartMs, lastRequestMs, lastRequestEndMs
+        /// Requests answered in a group of two or more (one responder call, e.g. one commit).
+        case grouped, groupedTotal
         /// A sequence lock around the request text: odd while it is being written.
         case textSequence, textLength
         case text // 12 words of UTF-8 follow
@@ -172,7 +174,7 @@ final class Scoreboard {
     /// Clears a slot's per-process fields before its next worker is spawned (which then writes its
     /// own pid and state); totals survive.
     func resetForNewWorker(_ slot: Int) {
-        for f: Field in [.pid, .requests, .connections, .slow, .requestStartMs, .lastRequestMs, .lastRequestEndMs] { set(slot, f, 0) }
+        for f: Field in [.pid, .requests, .connections, .slow, .grouped, .requestStartMs, .lastRequestMs, .lastRequestEndMs] { set(slot, f, 0) }
         setText(slot, "")
         set(slot, .startedAtMs, Self.nowMs())
         add(slot, .generation)

@@ -66,6 +66,8 @@ struct CGITranslationTests {
         board.noteActive()
         board.add(1, .requestsTotal, 7)
         board.add(1, .connectionsTotal, 3)
+        board.add(1, .grouped, 4)
+        board.add(1, .groupedTotal, 4)
         board.add(.respawns, 2)
         board.set(1, .requestStartMs, Scoreboard.nowMs())
         board.setText(1, "POST /v1/process-batch")
@@ -80,15 +82,23 @@ struct CGITranslationTests {
         #expect(report["maxActiveWorkers"] == .int(1))
         #expect(report["acceptedRequests"] == .int(7))
         #expect(report["acceptedConnections"] == .int(3))
+        #expect(report["groupedRequests"] == .int(4))
         #expect(report["respawns"] == .int(2))
         guard case .array(let workers)? = report["workers"] else { Issue.record("no workers"); return }
         #expect(workers.count == 3)
         #expect(workers[1]["pid"] == .int(4242))
+        #expect(workers[1]["groupedRequests"] == .int(4))
         #expect(workers[1]["request"] == .string("POST /v1/process-batch"))
         #expect(workers[1]["state"] == .string("active"))
         // A second mapping of the same descriptor sees the same words.
         let other = try Scoreboard.attach(fd: dup(board.fd))
         #expect(other.get(1, .pid) == 4242)
         #expect(other.text(1) == "POST /v1/process-batch")
+        // The next worker in the slot starts its own count; the pool's total keeps the old one.
+        board.resetForNewWorker(1)
+        let after = board.report(PoolIdentity(name: "p", listen: "unix:/x.sock", maxRequests: 5, slowSeconds: 2))
+        #expect(after["groupedRequests"] == .int(4))
+        guard case .array(let fresh)? = after["workers"] else { Issue.record("no workers"); return }
+        #expect(fresh[1]["groupedRequests"] == .int(0))
     }
 }
