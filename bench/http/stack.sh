@@ -73,6 +73,11 @@ for c in 8 32; do
         printf "ratio @%-2d enqueue/pgbench-insert %.2f   job-status/nginx-static %.2f   enqueue/nginx-static %.2f\n", c, e/p, s/n, e/n }'
 done
 
+# Group commit at work: requests answered together with others, of all the pool accepted.
+curl -sf "$CONVEYOR_URL/v1/pool/status" -H "x-api-key: $CONVEYOR_ADMIN_KEY" | /usr/bin/python3 -c '
+import json, sys; s = json.load(sys.stdin)
+print("requests answered in a group: %d of %d accepted (%.0f%%)" % (s["groupedRequests"], s["acceptedRequests"], 100.0 * s["groupedRequests"] / max(1, s["acceptedRequests"])))'
+
 # Pickup latency: cron-driver watch alone triggers processing; each sample waits for the last.
 # The throughput phases left a backlog of due jobs that would otherwise be drained first.
 psql -qc "DELETE FROM conveyor_jobs WHERE queue IN ('bench-http', 'bench-pgbench')" "$DATABASE_URL"
