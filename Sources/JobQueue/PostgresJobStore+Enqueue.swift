@@ -17,24 +17,38 @@ extension PostgresJobStore {
         precondition(jobs.count == orgIds.count, "one org per job")
         guard !jobs.isEmpty else { return [] }
         if jobs.contains(where: { $0.uniqueForSeconds != nil }) { return try enqueueGroupedByOrg(jobs, orgIds: orgIds) }
-        let rows = jobs.count == 1 ? try insertOne(jobs[0], orgId: orgIds[0]) : try insertMany(jobs, orgIds: orgIds)
+        do {
+            return try storeTogether(jobs, orgIds: orgIds).map { try $0.get() }
+        } catch let refused as InsertRefused {
+            throw refused.error
+        }
+    }
+
+    /// One statement for all the jobs, then each input matched to its row. Throws
+    /// `InsertRefused` when the insert itself failed (nothing was stored), and any other error
+    /// only when no job can be answered; once the rows are committed, a job whose answer cannot
+    /// be found fails alone.
+    func storeTogether(_ jobs: [NewJob], orgIds: [Int64]) throws -> [Result<EnqueuedJob, any Error>] {
+        let rows: QueryResult
+        do {
+            rows = jobs.count == 1 ? try insertOne(jobs[0], orgId: orgIds[0]) : try insertMany(jobs, orgIds: orgIds)
+        } catch let error as PostgresError {
+            throw InsertRefused(error: error)
+        }
         // Queue and kind are the input's; only what the database decided comes back.
         var inserted = try rows.map { row in
-            (id: try row.decode("id", as: Int64.self), runAt: try row.decode("run_at", as: Date.self),
-             key: try row.decodeIfPresent("idempotency_key", as: String.self))
+            (id: try row.decode("id", as: Int64.self), org: try row.decode("org_id", as: Int64.self),
+             runAt: try row.decode("run_at", as: Date.self), key: try row.decodeIfPresent("idempotency_key", as: String.self))
         }
         inserted.sort { $0.id < $1.id }
         // Keys are compared as Postgres does, byte for byte: Swift's String equality treats
         // "é" and "e\u{301}" as one key where the unique index sees two.
         func orgKey(_ i: Int) -> OrgKey? { jobs[i].idempotencyKey.map { OrgKey(org: orgIds[i], key: Array($0.utf8)) } }
-        let insertedKeys = try Set(rows.compactMap { row -> OrgKey? in
-            guard let key = try row.decodeIfPresent("idempotency_key", as: String.self) else { return nil }
-            return OrgKey(org: try row.decode("org_id", as: Int64.self), key: Array(key.utf8))
-        })
+        let insertedKeys = Set(inserted.compactMap { row in row.key.map { OrgKey(org: row.org, key: Array($0.utf8)) } })
 
         // Walk the inputs in order: each one either took the next inserted row, or repeats a key
         // (earlier in this batch, or already stored) and is answered with that job.
-        var results: [EnqueuedJob?] = Array(repeating: nil, count: jobs.count)
+        var results: [Result<EnqueuedJob, any Error>?] = Array(repeating: nil, count: jobs.count)
         var byKey: [OrgKey: EnqueuedJob] = [:]
         var missing: [OrgKey] = []
         var next = 0
@@ -42,7 +56,7 @@ extension PostgresJobStore {
             let key = orgKey(i)
             if let key {
                 if let first = byKey[key] {
-                    results[i] = first.markedDuplicate
+                    results[i] = .success(first.markedDuplicate)
                     continue
                 }
                 guard insertedKeys.contains(key) else {
@@ -50,38 +64,44 @@ extension PostgresJobStore {
                     continue
                 }
             }
-            guard next < inserted.count, inserted[next].key.map({ Array($0.utf8) }) == key?.key else {
+            guard next < inserted.count, inserted[next].org == orgIds[i], inserted[next].key.map({ Array($0.utf8) }) == key?.key else {
                 throw Self.mismatch
             }
             let answer = EnqueuedJob(id: inserted[next].id, queue: job.queue, kind: job.kind, state: .available,
                                      runAt: inserted[next].runAt, idempotencyKey: job.idempotencyKey, duplicate: false)
-            results[i] = answer
+            results[i] = .success(answer)
             if let key { byKey[key] = answer }
             next += 1
         }
         guard next == inserted.count else { throw Self.mismatch }
 
         if !missing.isEmpty {
-            // A new statement sees rows a racing enqueue committed while ours waited on the index.
-            let existing = try connection.query("""
-                SELECT j.org_id, j.id, j.queue, j.kind, j.state::text AS state, j.run_at, j.idempotency_key
-                FROM unnest(\(missing.map(\.org))::bigint[], \(missing.map { String(decoding: $0.key, as: UTF8.self) })::text[]) AS m(org_id, key)
-                JOIN conveyor_jobs j ON j.org_id = m.org_id AND j.idempotency_key = m.key
-                """)
-            for row in existing {
-                let key: String = try row.decode("idempotency_key")
-                byKey[OrgKey(org: try row.decode("org_id"), key: Array(key.utf8))] = EnqueuedJob(
-                    id: try row.decode("id"), queue: try row.decode("queue"), kind: try row.decode("kind"),
-                    state: JobState(rawValue: try row.decode("state")) ?? .available,
-                    runAt: try row.decode("run_at"), idempotencyKey: key, duplicate: true)
+            do {
+                // A new statement sees rows a racing enqueue committed while ours waited on the index.
+                let existing = try connection.query("""
+                    SELECT j.org_id, j.id, j.queue, j.kind, j.state::text AS state, j.run_at, j.idempotency_key
+                    FROM unnest(\(missing.map(\.org))::bigint[], \(missing.map { String(decoding: $0.key, as: UTF8.self) })::text[]) AS m(org_id, key)
+                    JOIN conveyor_jobs j ON j.org_id = m.org_id AND j.idempotency_key = m.key
+                    """)
+                for row in existing {
+                    let key: String = try row.decode("idempotency_key")
+                    byKey[OrgKey(org: try row.decode("org_id"), key: Array(key.utf8))] = EnqueuedJob(
+                        id: try row.decode("id"), queue: try row.decode("queue"), kind: try row.decode("kind"),
+                        state: JobState(rawValue: try row.decode("state")) ?? .available,
+                        runAt: try row.decode("run_at"), idempotencyKey: key, duplicate: true)
+                }
+            } catch {
+                // The new rows are committed and answered; only the repeats could not be looked up.
+                for i in jobs.indices where results[i] == nil { results[i] = .failure(error) }
             }
             for (i, job) in jobs.enumerated() where results[i] == nil {
-                guard let key = orgKey(i), let found = byKey[key] else {
-                    // The holder of the key vanished between the two statements (pruned): rare enough
-                    // that the client's retry is the right answer.
-                    throw JobQueueError(.conflict, "the job holding idempotency key '\(job.idempotencyKey ?? "")' changed while enqueueing; retry")
+                if let key = orgKey(i), let found = byKey[key] {
+                    results[i] = .success(found.markedDuplicate)
+                } else {
+                    // The holder of the key vanished between the two statements (pruned): rare
+                    // enough that a retry, which the key makes safe, is the right answer.
+                    results[i] = .failure(JobQueueError(.conflict, "the job holding idempotency key '\(job.idempotencyKey ?? "")' changed while enqueueing; retry"))
                 }
-                results[i] = found.markedDuplicate
             }
         }
         return results.map { $0! }
@@ -212,7 +232,9 @@ extension PostgresJobStore {
     }
 
     static var mismatch: JobQueueError {
-        JobQueueError(.conflict, "enqueue could not match inserted jobs to their inputs; retry")
+        // Never seen; if it happens the rows are committed, so a retry without idempotency keys
+        // would store the jobs twice.
+        JobQueueError(.conflict, "enqueue stored the jobs but could not match them to their inputs; retry only with idempotency keys")
     }
 
     /// The batch as one JSON array for `jsonb_to_recordset`.
@@ -255,17 +277,37 @@ struct OrgKey: Hashable {
 
 extension PostgresJobStore {
     /// Jobs from separate callers that arrived together, each with its own answer: one shared
-    /// statement and commit (`enqueue(_:orgIds:)`), and, when the server refuses that statement,
-    /// each job alone, so one job the database rejects fails only its own caller. A connection
-    /// failure is not retried job by job: the shared commit may have happened, and running the
-    /// jobs again could store them twice.
+    /// statement and commit (`enqueue(_:orgIds:)`), and, when the server refuses that statement
+    /// for its data (SQLSTATE class 22 or 23: nothing was stored), each job alone, so one job the
+    /// database rejects fails only its own caller. Any other failure is every job's answer:
+    /// retrying job by job after a lock or statement timeout would multiply the wait, and after
+    /// a broken connection the shared commit may have happened. Jobs with a uniqueness window
+    /// lock per org and window, so they go alone.
     public func enqueueEach(_ jobs: [NewJob], orgIds: [Int64]) -> [Result<EnqueuedJob, any Error>] {
-        do {
-            return try enqueue(jobs, orgIds: orgIds).map { .success($0) }
-        } catch let error as PostgresError where error.code == .query && !connection.isInTransaction {
+        precondition(jobs.count == orgIds.count, "one org per job")
+        if jobs.count == 1 || jobs.contains(where: { $0.uniqueForSeconds != nil }) {
             return zip(jobs, orgIds).map { job, org in Result { try enqueue([job], orgId: org)[0] } }
+        }
+        do {
+            return try storeTogether(jobs, orgIds: orgIds)
+        } catch let refused as InsertRefused where refused.isAboutTheData && !connection.isInTransaction {
+            return zip(jobs, orgIds).map { job, org in Result { try enqueue([job], orgId: org)[0] } }
+        } catch let refused as InsertRefused {
+            return jobs.map { _ in .failure(refused.error) }
         } catch {
             return jobs.map { _ in .failure(error) }
         }
+    }
+}
+
+/// The shared insert failed: nothing of it was stored.
+struct InsertRefused: Error {
+    let error: PostgresError
+
+    /// Bad data or a violated constraint (SQLSTATE classes 22 and 23): a job's fault, which
+    /// trying the jobs one by one isolates.
+    var isAboutTheData: Bool {
+        guard error.code == .query, let state = error.sqlState else { return false }
+        return state.hasPrefix("22") || state.hasPrefix("23")
     }
 }

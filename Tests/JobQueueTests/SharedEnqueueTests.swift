@@ -72,6 +72,28 @@ struct SharedEnqueueTests {
         #expect(try rows(orgB).isEmpty)
     }
 
+    @Test func aRefusalThatIsNotAboutTheDataIsEveryJobsAnswerAndNothingIsRetried() throws {
+        // Another transaction holds org A's key "held" uncommitted: the shared insert waits on
+        // it and gives up at the lock timeout. Running the jobs one by one after that would
+        // wait again for each, and store B's jobs while A's caller is told it failed.
+        let holder = try TestDatabase.connect()
+        try holder.execute("BEGIN")
+        try holder.execute("INSERT INTO conveyor_jobs (org_id, queue, kind, payload, max_attempts, idempotency_key) VALUES (\(orgA), \(queue), 'noop', '{}', 3, 'held')")
+        defer { _ = try? holder.execute("ROLLBACK") }
+        try db.execute("SET lock_timeout = '200ms'")
+        defer { _ = try? db.execute("RESET lock_timeout") }
+
+        let answers = store.enqueueEach([newJob(queue, key: "held"), newJob(queue), newJob(queue)], orgIds: [orgA, orgB, orgB])
+        for answer in answers {
+            guard case .failure(let error as PostgresError) = answer else {
+                Issue.record("every job should fail with the lock timeout, got \(answer)")
+                continue
+            }
+            #expect(error.sqlState == "55P03")
+        }
+        #expect(try rows(orgB).isEmpty)
+    }
+
     @Test func sharedEnqueuesNotifyEachQueueOnceAfterTheirCommit() throws {
         let listener = try TestDatabase.connect()
         try listener.listen(JobQueueSchema.notifyChannel)
