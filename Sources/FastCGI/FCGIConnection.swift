@@ -90,6 +90,8 @@ public final class FCGIConnection {
         while isOpen {
             do {
                 if try step() { ended += 1 }
+                // Nobody else will answer a deferred request here.
+                if let request = awaitingAnswer, answer(responder.respond(to: request)) { ended += 1 }
             } catch {
                 report(error)
                 close()
@@ -115,6 +117,21 @@ public final class FCGIConnection {
             close()
             return false
         }
+        return try handle(record)
+    }
+
+    /// Like `step`, but never waits: it handles a record only if all of it has arrived. Returns
+    /// nil when none has (yet); at EOF the connection is closed.
+    public func stepIfArrived() throws -> Bool? {
+        guard isOpen else { return nil }
+        guard let record = try reader.nextIfArrived() else {
+            if reader.peerClosed { close() }
+            return nil
+        }
+        return try handle(record)
+    }
+
+    func handle(_ record: FCGIRecord) throws -> Bool {
         if record.requestId == 0 {
             try handleManagement(record)
             return false

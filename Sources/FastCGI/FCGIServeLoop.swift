@@ -16,8 +16,10 @@ import Glibc
 /// concurrent enqueues share one database commit (group commit). When a request that can share
 /// is ready and other held connections were answered moments ago (their clients are likely
 /// sending again), the loop waits up to `groupWaitSeconds` for them, as Postgres's
-/// `commit_delay` does: under load a few hundred microseconds buy a shared commit; a lone
-/// client never waits, having no recently answered neighbour.
+/// `commit_delay` does: under load a few hundred microseconds buy a shared commit. A lone
+/// client never waits, having no recently answered neighbour, and `GroupWaitPacer` stops the
+/// wait where it keeps finding nobody. Shared answers go out first; requests that cannot share
+/// are answered after them, one by one.
 public struct FCGIServeLoop {
     /// Why `run` returned.
     public enum Outcome: Equatable, Sendable {
@@ -75,6 +77,7 @@ public struct FCGIServeLoop {
         var served = 0
         var held: [Held] = []
         var turn = 0
+        let pacer = GroupWaitPacer()
         defer { for h in held { h.connection.close() } }
         while true {
             let stopping = shouldStop()
@@ -102,7 +105,7 @@ public struct FCGIServeLoop {
                 turn &+= 1
                 newcomer = accepting && fds[count].revents != 0
             }
-            served += serve(ready, of: held, responder: responder, stopping: stopping)
+            served += serve(ready, of: held, responder: responder, pacer: pacer, stopping: stopping)
             // Accepted only after serving: a worker about to be busy must not take a newcomer
             // that an idle worker could answer now. If another worker took it meanwhile, accept
             // finds nothing.
@@ -115,9 +118,11 @@ public struct FCGIServeLoop {
         }
     }
 
-    /// Reads the request on each ready connection, then answers all that are complete in one
-    /// call of the responder. Returns the number of requests that ended.
-    func serve(_ ready: [Held], of held: [Held], responder: any FCGIResponder, stopping: Bool) -> Int {
+    /// Reads the request on each ready connection; those that can share work are answered by
+    /// one call of the responder (after the group wait), and sent, before the others are
+    /// answered one by one, so an enqueue never waits behind an unrelated slow request.
+    /// Returns the number of requests that ended.
+    func serve(_ ready: [Held], of held: [Held], responder: any FCGIResponder, pacer: GroupWaitPacer, stopping: Bool) -> Int {
         var ended = 0
         var waiting: [Held] = []
         for h in ready {
@@ -125,10 +130,28 @@ public struct FCGIServeLoop {
             if h.connection.awaitingAnswer != nil { waiting.append(h) }
         }
         guard !waiting.isEmpty else { return ended }
-        if groupWaitSeconds > 0, !stopping, waiting.contains(where: { responder.canShare($0.connection.awaitingAnswer!) }) {
-            ended += gather(into: &waiting, besides: ready, of: held)
+        var sharing = waiting.filter { responder.canShare($0.connection.awaitingAnswer!) }
+        var alone = waiting.filter { !responder.canShare($0.connection.awaitingAnswer!) }
+        if groupWaitSeconds > 0, !stopping, !sharing.isEmpty, pacer.shouldWait() {
+            var arrived: [Held] = []
+            var waited = false
+            ended += gather(into: &arrived, waited: &waited, besides: ready, of: held)
+            if waited { pacer.record(foundCompany: !arrived.isEmpty) }
+            for h in arrived {
+                if responder.canShare(h.connection.awaitingAnswer!) { sharing.append(h) } else { alone.append(h) }
+            }
         }
-        let responses = responder.respond(toAll: waiting.map { $0.connection.awaitingAnswer! })
+        if !sharing.isEmpty {
+            ended += answer(sharing, with: responder.respond(toAll: sharing.map { $0.connection.awaitingAnswer! }))
+        }
+        for h in alone {
+            ended += answer([h], with: [responder.respond(to: h.connection.awaitingAnswer!)])
+        }
+        return ended
+    }
+
+    func answer(_ waiting: [Held], with responses: [FCGIResponse]) -> Int {
+        var ended = 0
         let now = Self.nowNs()
         for (h, response) in zip(waiting, responses) {
             if h.connection.answer(response) {
@@ -141,26 +164,54 @@ public struct FCGIServeLoop {
     }
 
     /// Waits up to `groupWaitSeconds` for requests on the recently answered connections that
-    /// are not ready yet, reading each as it arrives, until all have come or time is up.
-    func gather(into waiting: inout [Held], besides ready: [Held], of held: [Held]) -> Int {
+    /// are not ready yet. What has arrived is read without waiting for more: a request still
+    /// incomplete at the deadline stays in flight for the next turn of the loop, so the wait
+    /// stays bounded. Complete requests go to `arrived`; `waited` tells whether there was any
+    /// neighbour to wait for. Returns the number of requests that ended (refused or aborted)
+    /// meanwhile.
+    func gather(into arrived: inout [Held], waited: inout Bool, besides ready: [Held], of held: [Held]) -> Int {
         let start = Self.nowNs()
         let recent = UInt64(recentlyAnsweredSeconds * 1e9)
         var expected = held.filter { h in
             h.connection.isOpen && !h.isBusy && start &- h.answeredAt < recent && !ready.contains { $0 === h }
         }
+        waited = !expected.isEmpty
         let deadline = start + UInt64(groupWaitSeconds * 1e9)
         var ended = 0
         while !expected.isEmpty {
             let now = Self.nowNs()
             guard now < deadline else { break }
-            let arrived = FCGIReadiness.readable(expected.map(\.connection.socket.fd), microseconds: Int((deadline - now) / 1000) + 1)
-            guard !arrived.isEmpty else { break }
-            for i in arrived {
-                ended += read(expected[i])
-                if expected[i].connection.awaitingAnswer != nil { waiting.append(expected[i]) }
+            let readable = FCGIReadiness.readable(expected.map(\.connection.socket.fd), microseconds: Int((deadline - now) / 1000) + 1)
+            guard !readable.isEmpty else { break }
+            var done: [Int] = []
+            for i in readable {
+                let h = expected[i]
+                ended += readArrived(h)
+                if h.connection.awaitingAnswer != nil { arrived.append(h) }
+                // Complete, refused or closed: nothing more to wait for on it. A request half
+                // arrived stays expected.
+                if !h.connection.isOpen || !h.connection.isInFlight { done.append(i) }
             }
-            expected = expected.indices.filter { !arrived.contains($0) }.map { expected[$0] }
+            expected = expected.indices.filter { !done.contains($0) }.map { expected[$0] }
         }
+        return ended
+    }
+
+    /// Handles the records that have arrived on a connection, without waiting for more.
+    func readArrived(_ held: Held) -> Int {
+        held.hasSpoken = true
+        var ended = 0
+        while held.connection.isOpen {
+            do {
+                guard let requestEnded = try held.connection.stepIfArrived() else { break }
+                if requestEnded { ended += 1 }
+                if held.connection.awaitingAnswer != nil { break }
+            } catch {
+                held.connection.report(error)
+                held.connection.close()
+            }
+        }
+        held.idleSince = Self.nowNs()
         return ended
     }
 
@@ -233,5 +284,25 @@ public struct FCGIServeLoop {
         guard let wakeFD, let last = fds.last, last.fd == wakeFD, last.revents != 0 else { return }
         var scratch = [UInt8](repeating: 0, count: 64)
         _ = Glibc.read(wakeFD, &scratch, scratch.count)
+    }
+}
+
+/// Keeps the group wait for when it pays. It tracks how often a wait found company (a moving
+/// average over about the last eight waits); while that share is under a quarter, it waits at
+/// only one chance in sixteen, to notice when company returns. Under concurrent load most waits
+/// find company and nothing changes; a client that merely alternates between a worker's
+/// connections, never with company, stops paying the wait after a dozen requests.
+final class GroupWaitPacer {
+    private(set) var successRate = 1.0
+    private var chances = 0
+
+    func shouldWait() -> Bool {
+        if successRate >= 0.25 { return true }
+        chances &+= 1
+        return chances % 16 == 0
+    }
+
+    func record(foundCompany: Bool) {
+        successRate += ((foundCompany ? 1 : 0) - successRate) / 8
     }
 }

@@ -1,4 +1,4 @@
-import FastCGI
+@testable import FastCGI
 import Foundation
 import Glibc
 import Synchronization
@@ -225,5 +225,79 @@ struct FCGIGroupAnswerTests {
             // The neighbour is still served normally afterwards.
             #expect(try clients[1].request(id: 2, params: Fixture.params("/echo")).http?.status == 200)
         }
+    }
+}
+
+/// What a group must not wait for: unrelated slow work, and neighbours whose request has not
+/// fully arrived.
+struct FCGIGroupBoundsTests {
+    @Test func aSlowRequestGatheredWithOneThatSharesIsAnsweredAfterIt() throws {
+        let responder = TestResponder()
+        _ = try FCGIServeLoopTests.withServer(groupWait: 2, responder: responder) { address in
+            let clients = try FCGIGroupAnswerTests.warmClients(2, address)
+            let started = Date()
+            try clients[0].send(FCGIClient.requestRecords(id: 2, params: Fixture.params("/share")))
+            usleep(20_000)
+            try clients[1].send(FCGIClient.requestRecords(id: 2, params: Fixture.params("/slow", query: "ms=3000")))
+            #expect(try clients[0].readResponse(id: 2).http?.status == 200)
+            // The shared answer went out before the 3 s request ran.
+            #expect(Date().timeIntervalSince(started) < 2.5)
+            #expect(try clients[1].readResponse(id: 2).http?.status == 200)
+            #expect(Date().timeIntervalSince(started) >= 3)
+        }
+    }
+
+    @Test func aNeighbourWhoseBodyHasNotArrivedDoesNotHoldTheGroup() throws {
+        let responder = TestResponder()
+        _ = try FCGIServeLoopTests.withServer(groupWait: 0.3, responder: responder) { address in
+            let clients = try FCGIGroupAnswerTests.warmClients(2, address)
+            // A's request starts the group wait; B's arrives during it but stops after 3 of its
+            // 10 body bytes (the read timeout is 10 s).
+            let started = Date()
+            try clients[0].send(FCGIClient.requestRecords(id: 2, params: Fixture.params("/share")))
+            usleep(50_000)
+            try clients[1].send(FCGIClient.requestRecords(id: 2, params: Fixture.params("/echo", method: "POST", body: 10),
+                                                          stdin: Array("012".utf8), terminateStdin: false))
+            #expect(try clients[0].readResponse(id: 2).http?.status == 200)
+            #expect(Date().timeIntervalSince(started) < 5)
+            // The rest arrives: B's request completes and is answered whole.
+            try clients[1].send(raw: FCGIRecord(type: .stdin, requestId: 2, content: Array("3456789".utf8)).encoded())
+            try clients[1].send(raw: FCGIRecord(type: .stdin, requestId: 2, content: []).encoded())
+            let answer = try clients[1].readResponse(id: 2).http
+            #expect(answer?.status == 200)
+            #expect(answer?.body == Array("0123456789".utf8))
+        }
+    }
+
+    @Test(arguments: [
+        // (outcomes of waits, how many of the next 64 chances wait)
+        ([Bool](repeating: true, count: 20), 64),   // company: always wait
+        ([Bool](repeating: false, count: 20), 4),   // never company: one chance in sixteen
+        (Array(repeating: false, count: 20) + [true], 4),        // one probe found company: not yet
+        (Array(repeating: false, count: 20) + [true, true], 64), // two did: waiting again
+        ([true, false, true, false, true, false, true, false, true, false], 64),    // half the time: worth it
+    ])
+    func theWaitIsKeptForWhenItFindsCompany(_ outcomes: [Bool], _ waitsIn64: Int) {
+        let pacer = GroupWaitPacer()
+        for outcome in outcomes { pacer.record(foundCompany: outcome) }
+        #expect((0..<64).filter { _ in pacer.shouldWait() }.count == waitsIn64)
+    }
+
+    @Test func aConnectionThatDefersAnswersStillAnswersWhenServedAlone() throws {
+        let (clientFD, serverFD) = try FCGISocket.pairDescriptors()
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            let connection = FCGIConnection(socket: FCGISocket(adopting: serverFD), responder: TestResponder(), options: Fixture.options())
+            connection.defersAnswers = true
+            connection.serve()
+            done.signal()
+        }
+        thread.start()
+        let client = FCGIClient(socket: FCGISocket(adopting: clientFD), timeout: 10)
+        defer {
+            client.socket.close()
+            done.wait()
+        }
+        #expect(try client.request(params: Fixture.params("/echo", method: "POST", body: 2), stdin: Array("hi".utf8)).http?.body == Array("hi".utf8))
     }
 }

@@ -17,7 +17,8 @@ final class Counters: Sendable {
 /// - `/big?n=N`: 200 with N bytes;
 /// - `/limited`: accepts at most 10 bytes of body;
 /// - `/reject`: refused at admission with 403;
-/// - `/share`: as `/echo`, and may share work with requests answered alongside it.
+/// - `/share`: as `/echo`, and may share work with requests answered alongside it;
+/// - `/slow?ms=N`: as `/echo`, after N milliseconds.
 struct TestResponder: FCGIResponder, Sendable {
     let counters = Counters()
 
@@ -31,6 +32,9 @@ struct TestResponder: FCGIResponder, Sendable {
 
     func respond(to request: FCGIRequest) -> FCGIResponse {
         counters.responded.add(1, ordering: .relaxed)
+        if request.params["DOCUMENT_URI"] == "/slow" {
+            usleep(UInt32(Int(request.params["QUERY_STRING"]?.dropFirst(3) ?? "") ?? 0) * 1000)
+        }
         if request.params["DOCUMENT_URI"] == "/big" {
             let n = Int(request.params["QUERY_STRING"]?.dropFirst(2) ?? "") ?? 0
             return FCGIResponse(status: 200, headers: [("Content-Type", "application/octet-stream")],
