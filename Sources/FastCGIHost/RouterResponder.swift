@@ -63,7 +63,7 @@ final class RouterResponder: FCGIResponder {
     }
 
     func canShare(_ request: FCGIRequest) -> Bool {
-        router.isBatching(method: request.params.method, path: HTTPRequest.path(cgi: request.params))
+        router.canShare(method: request.params.method, path: HTTPRequest.path(cgi: request.params), body: request.body)
     }
 
     /// The method and path only, never the query string: it is for operators' eyes, and short.

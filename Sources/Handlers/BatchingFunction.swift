@@ -9,4 +9,12 @@ import FoundationEssentials
 public protocol BatchingFunction: ConveyorFunction {
     /// Answers each invocation as `handle` would, in order: one caller's error is its own.
     func handle(all invocations: [Invocation], context: FunctionContext) -> [Result<HTTPResponse, any Error>]
+    /// Whether a request with this body would share work, judged cheaply before any parsing: a
+    /// host waits for company, and answers shared requests first, only for these. A wrong
+    /// "true" costs the others a little time; a wrong "false" only means answered alone.
+    func mayShare(body: [UInt8]) -> Bool
+}
+
+extension BatchingFunction {
+    public func mayShare(body: [UInt8]) -> Bool { true }
 }

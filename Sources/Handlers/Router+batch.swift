@@ -2,9 +2,12 @@ import Dispatch
 import FoundationEssentials
 
 extension Router {
-    public func isBatching(method: String, path: String) -> Bool {
-        guard case .function(let entry, _) = match(method: method, path: path) else { return false }
-        return function(named: entry.name) is any BatchingFunction
+    /// Whether this request would share work with others answered alongside it (see
+    /// `BatchingFunction.mayShare`).
+    public func canShare(method: String, path: String, body: [UInt8]) -> Bool {
+        guard case .function(let entry, _) = match(method: method, path: path),
+              let function = function(named: entry.name) as? any BatchingFunction else { return false }
+        return function.mayShare(body: body)
     }
 
     /// Answers requests that arrived together, in order. Those for a `BatchingFunction` share

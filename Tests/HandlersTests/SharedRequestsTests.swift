@@ -62,3 +62,21 @@ struct SharedRequestsTests {
         #expect(try b.jobCount() == 3)
     }
 }
+
+/// Which requests a host may hold for company and answer in a group.
+struct ShareableRequestTests {
+    @Test(arguments: [
+        ("POST", "/v1/jobs", #"{"kind":"noop","queue":"q","payload":{"a":1}}"#, true),
+        ("POST", "/v1/jobs", #"{"kind":"noop","queue":"q","idempotencyKey":"k"}"#, true),
+        ("POST", "/v1/jobs", #"{"jobs":[{"kind":"noop","queue":"q"}]}"#, false),        // a batch body inserts on its own
+        ("POST", "/v1/jobs", #"{"kind":"noop","queue":"q","uniqueFor":60}"#, false),    // windows lock on their own
+        ("POST", "/v1/jobs", #"{"kind":"noop","queue":"q","payload":{"jobs":2}}"#, false), // merely mentioned: alone, only slower
+        ("GET", "/v1/jobs/1", "", false),
+        ("POST", "/v1/process-batch", #"{"maxJobs":10}"#, false),
+        ("POST", "/v1/nowhere", #"{"kind":"noop"}"#, false),
+    ])
+    func onlySingleJobEnqueuesShare(_ method: String, _ path: String, _ body: String, _ shares: Bool) throws {
+        let router = try Router(manifest: Harness.manifest())
+        #expect(router.canShare(method: method, path: path, body: Array(body.utf8)) == shares)
+    }
+}

@@ -63,6 +63,24 @@ struct EnqueueFunction: BatchingFunction {
         return results.map { $0! }
     }
 
+    /// A batch body or a uniqueness window is answered alone: a scan for the two keys (a payload
+    /// that merely mentions them is answered alone too, which is only slower).
+    func mayShare(body: [UInt8]) -> Bool {
+        !Self.contains(body, Self.jobsKey) && !Self.contains(body, Self.uniqueForKey)
+    }
+
+    static let jobsKey = Array(#""jobs""#.utf8)
+    static let uniqueForKey = Array(#""uniqueFor""#.utf8)
+
+    static func contains(_ bytes: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard bytes.count >= needle.count else { return false }
+        return bytes.withUnsafeBufferPointer { b in
+            (0...(b.count - needle.count)).contains { i in
+                b[i] == needle[0] && needle.indices.allSatisfy { b[i + $0] == needle[$0] }
+            }
+        }
+    }
+
     static func response(_ result: EnqueuedJob) -> HTTPResponse {
         var w = JSONWriter()
         result.write(to: &w)
