@@ -136,7 +136,7 @@ public struct FCGIServeLoop {
             var arrived: [Held] = []
             var waited = false
             ended += gather(into: &arrived, waited: &waited, besides: ready, of: held)
-            if waited { pacer.record(foundCompany: !arrived.isEmpty) }
+            if waited { pacer.record(foundCompany: arrived.contains { responder.canShare($0.connection.awaitingAnswer!) }) }
             for h in arrived {
                 if responder.canShare(h.connection.awaitingAnswer!) { sharing.append(h) } else { alone.append(h) }
             }
@@ -188,9 +188,9 @@ public struct FCGIServeLoop {
                 let h = expected[i]
                 ended += readArrived(h)
                 if h.connection.awaitingAnswer != nil { arrived.append(h) }
-                // Complete, refused or closed: nothing more to wait for on it. A request half
-                // arrived stays expected.
-                if !h.connection.isOpen || !h.connection.isInFlight { done.append(i) }
+                // Complete, refused or closed: nothing more to wait for on it. A request (or its
+                // first record) half arrived stays expected.
+                if !h.connection.isOpen || (!h.connection.isInFlight && !h.connection.hasBufferedInput) { done.append(i) }
             }
             expected = expected.indices.filter { !done.contains($0) }.map { expected[$0] }
         }
