@@ -300,7 +300,8 @@ extension PostgresJobStore {
     }
 }
 
-/// The shared insert failed: nothing of it was stored.
+/// The shared insert failed. Nothing of it was stored, unless the connection broke after the
+/// commit (code `.connection`), which is why only `isAboutTheData` refusals are retried.
 struct InsertRefused: Error {
     let error: PostgresError
 
