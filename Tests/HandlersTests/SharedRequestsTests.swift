@@ -80,3 +80,11 @@ struct ShareableRequestTests {
         #expect(router.canShare(method: method, path: path, body: Array(body.utf8)) == shares)
     }
 }
+
+extension ShareableRequestTests {
+    @Test func aLargeBodyIsAnsweredAloneWithoutAScan() throws {
+        let router = try Router(manifest: Harness.manifest())
+        let padding = String(repeating: "x", count: 20_000)
+        #expect(!router.canShare(method: "POST", path: "/v1/jobs", body: Array(#"{"kind":"noop","queue":"q","payload":{"p":"\#(padding)"}}"#.utf8)))
+    }
+}

@@ -64,21 +64,29 @@ struct EnqueueFunction: BatchingFunction {
     }
 
     /// A batch body or a uniqueness window is answered alone: a scan for the two keys (a payload
-    /// that merely mentions them is answered alone too, which is only slower).
+    /// that merely mentions them is answered alone too, which is only slower). Bodies over
+    /// `maxSharedBody` are answered alone without a scan: single jobs that share are small, and a
+    /// megabyte of bad input must not cost a scan on top of its parse.
     func mayShare(body: [UInt8]) -> Bool {
-        !Self.contains(body, Self.jobsKey) && !Self.contains(body, Self.uniqueForKey)
+        body.count <= Self.maxSharedBody && !Self.contains(body, Self.jobsKey) && !Self.contains(body, Self.uniqueForKey)
     }
 
+    static let maxSharedBody = 16 * 1024
     static let jobsKey = Array(#""jobs""#.utf8)
     static let uniqueForKey = Array(#""uniqueFor""#.utf8)
 
     static func contains(_ bytes: [UInt8], _ needle: [UInt8]) -> Bool {
-        guard bytes.count >= needle.count else { return false }
-        return bytes.withUnsafeBufferPointer { b in
-            (0...(b.count - needle.count)).contains { i in
-                b[i] == needle[0] && needle.indices.allSatisfy { b[i + $0] == needle[$0] }
+        guard let first = needle.first, bytes.count >= needle.count else { return false }
+        var i = 0
+        while i <= bytes.count - needle.count {
+            if bytes[i] == first {
+                var j = 1
+                while j < needle.count && bytes[i + j] == needle[j] { j += 1 }
+                if j == needle.count { return true }
             }
+            i += 1
         }
+        return false
     }
 
     static func response(_ result: EnqueuedJob) -> HTTPResponse {
