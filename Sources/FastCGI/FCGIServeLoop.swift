@@ -130,16 +130,19 @@ public struct FCGIServeLoop {
             if h.connection.awaitingAnswer != nil { waiting.append(h) }
         }
         guard !waiting.isEmpty else { return ended }
-        var sharing = waiting.filter { responder.canShare($0.connection.awaitingAnswer!) }
-        var alone = waiting.filter { !responder.canShare($0.connection.awaitingAnswer!) }
+        var sharing: [Held] = [], alone: [Held] = []
+        for h in waiting {
+            if responder.canShare(h.connection.awaitingAnswer!) { sharing.append(h) } else { alone.append(h) }
+        }
         if groupWaitSeconds > 0, !stopping, !sharing.isEmpty, pacer.shouldWait() {
             var arrived: [Held] = []
             var waited = false
             ended += gather(into: &arrived, waited: &waited, besides: ready, of: held)
-            if waited { pacer.record(foundCompany: arrived.contains { responder.canShare($0.connection.awaitingAnswer!) }) }
+            let before = sharing.count
             for h in arrived {
                 if responder.canShare(h.connection.awaitingAnswer!) { sharing.append(h) } else { alone.append(h) }
             }
+            if waited { pacer.record(foundCompany: sharing.count > before) }
         }
         if !sharing.isEmpty {
             ended += answer(sharing, with: responder.respond(toAll: sharing.map { $0.connection.awaitingAnswer! }))
