@@ -284,20 +284,8 @@ struct FCGIGroupBoundsTests {
     }
 
     @Test func aConnectionThatDefersAnswersStillAnswersWhenServedAlone() throws {
-        let (clientFD, serverFD) = try FCGISocket.pairDescriptors()
-        let done = DispatchSemaphore(value: 0)
-        let thread = Thread {
-            let connection = FCGIConnection(socket: FCGISocket(adopting: serverFD), responder: TestResponder(), options: Fixture.options())
-            connection.defersAnswers = true
-            connection.serve()
-            done.signal()
+        try Fixture.withConnection(defersAnswers: true) { (client: FCGIClient) throws in
+            #expect(try client.request(params: Fixture.params("/echo", method: "POST", body: 2), stdin: Array("hi".utf8)).http?.body == Array("hi".utf8))
         }
-        thread.start()
-        let client = FCGIClient(socket: FCGISocket(adopting: clientFD), timeout: 10)
-        defer {
-            client.socket.close()
-            done.wait()
-        }
-        #expect(try client.request(params: Fixture.params("/echo", method: "POST", body: 2), stdin: Array("hi".utf8)).http?.body == Array("hi".utf8))
     }
 }

@@ -74,11 +74,13 @@ enum Fixture {
     /// Serves one connection of a socket pair on a thread; `body` drives the client end. The
     /// server is joined before returning, so nothing outlives the test.
     static func withConnection(_ responder: TestResponder = TestResponder(), options: FCGIConnectionOptions = options(),
-                               _ body: (FCGIClient) throws -> Void) throws {
+                               defersAnswers: Bool = false, _ body: (FCGIClient) throws -> Void) throws {
         let (clientFD, serverFD) = try FCGISocket.pairDescriptors()
         let done = DispatchSemaphore(value: 0)
         let thread = Thread {
-            FCGIConnection(socket: FCGISocket(adopting: serverFD), responder: responder, options: options).serve()
+            let connection = FCGIConnection(socket: FCGISocket(adopting: serverFD), responder: responder, options: options)
+            connection.defersAnswers = defersAnswers
+            connection.serve()
             done.signal()
         }
         thread.start()
