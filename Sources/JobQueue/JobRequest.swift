@@ -53,16 +53,19 @@ public struct JobRequest: Sendable {
             default: throw JobQueueError.invalid(path(name), "must be a whole number")
             }
         }
+        func seconds(_ name: String) throws -> Double? {
+            switch o[name] {
+            case nil, .null?: return nil
+            case .int(let i)?: return Double(i)
+            case .double(let d)?: return d
+            default: throw JobQueueError.invalid(path(name), "must be a number of seconds")
+            }
+        }
         kind = try string("kind")
         payload = o["payload"]
         queue = try string("queue")
         priority = try wholeNumber("priority")
-        switch o["delaySeconds"] {
-        case nil, .null?: delaySeconds = nil
-        case .int(let i)?: delaySeconds = Double(i)
-        case .double(let d)?: delaySeconds = d
-        default: throw JobQueueError.invalid(path("delaySeconds"), "must be a number of seconds")
-        }
+        delaySeconds = try seconds("delaySeconds")
         if let text = try string("runAt") {
             guard let date = Timestamp.parse(text) else {
                 throw JobQueueError.invalid(path("runAt"), "must be an RFC 3339 timestamp such as 2026-01-31T09:30:00Z")
@@ -73,12 +76,7 @@ public struct JobRequest: Sendable {
         }
         maxAttempts = try wholeNumber("maxAttempts")
         idempotencyKey = try string("idempotencyKey")
-        switch o["uniqueFor"] {
-        case nil, .null?: uniqueFor = nil
-        case .int(let i)?: uniqueFor = Double(i)
-        case .double(let d)?: uniqueFor = d
-        default: throw JobQueueError.invalid(path("uniqueFor"), "must be a number of seconds")
-        }
+        uniqueFor = try seconds("uniqueFor")
     }
 }
 
