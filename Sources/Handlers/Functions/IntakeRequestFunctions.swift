@@ -36,18 +36,9 @@ struct ListIntakeFunction: ConveyorFunction {
             }
             filter.source = source
         }
-        if let l = q["limit"] {
-            guard let limit = Int(l), (1...200).contains(limit) else {
-                throw APIError(.invalidInput, "limit: must be between 1 and 200", details: ["field": "limit"])
-            }
-            filter.limit = limit
-        }
-        if let b = q["before"] {
-            guard let before = Int64(b), before > 0 else {
-                throw APIError(.invalidInput, "before: must be a request id from nextCursor", details: ["field": "before"])
-            }
-            filter.before = before
-        }
+        let paging = try PageQuery(q, cursorNoun: "request")
+        if let limit = paging.limit { filter.limit = limit }
+        filter.before = paging.before
         return try intakeCall {
             let page = try context.intakeService().requests(orgId: org, filter: filter)
             return try .json(200, PageBody(requests: page.requests, nextCursor: page.nextCursor))

@@ -43,18 +43,9 @@ struct ListJobsFunction: ConveyorFunction {
             }
             filter.kind = kind
         }
-        if let l = q["limit"] {
-            guard let limit = Int(l), (1...200).contains(limit) else {
-                throw APIError(.invalidInput, "limit: must be between 1 and 200", details: ["field": "limit"])
-            }
-            filter.limit = limit
-        }
-        if let b = q["before"] {
-            guard let before = Int64(b), before > 0 else {
-                throw APIError(.invalidInput, "before: must be a job id from nextCursor", details: ["field": "before"])
-            }
-            filter.before = before
-        }
+        let paging = try PageQuery(q, cursorNoun: "job")
+        if let limit = paging.limit { filter.limit = limit }
+        filter.before = paging.before
         let page = try PostgresJobStore(connection: context.database()).jobs(orgId: org, filter: filter)
         return try .json(200, PageBody(jobs: page.jobs.map(JobBody.init), nextCursor: page.nextCursor))
     }
