@@ -191,9 +191,11 @@ public struct FCGIServeLoop {
                 let h = expected[i]
                 ended += readArrived(h)
                 if h.connection.awaitingAnswer != nil { arrived.append(h) }
-                // Complete, refused or closed: nothing more to wait for on it. A request (or its
-                // first record) half arrived stays expected.
-                if !h.connection.isOpen || (!h.connection.isInFlight && !h.connection.hasBufferedInput) { done.append(i) }
+                // Complete, refused or closed: nothing more to wait for on it (a complete one must
+                // never be read, or gathered, twice). A request, or its first record, half arrived
+                // stays expected.
+                let complete = h.connection.awaitingAnswer != nil
+                if complete || !h.connection.isOpen || (!h.connection.isInFlight && !h.connection.hasBufferedInput) { done.append(i) }
             }
             expected = expected.indices.filter { !done.contains($0) }.map { expected[$0] }
         }
@@ -204,7 +206,7 @@ public struct FCGIServeLoop {
     func readArrived(_ held: Held) -> Int {
         held.hasSpoken = true
         var ended = 0
-        while held.connection.isOpen {
+        while held.connection.isOpen && held.connection.awaitingAnswer == nil {
             do {
                 guard let requestEnded = try held.connection.stepIfArrived() else { break }
                 if requestEnded { ended += 1 }

@@ -247,6 +247,27 @@ struct FCGIGroupBoundsTests {
         }
     }
 
+    @Test func aNeighbourThatSendsMoreAfterItsRequestJoinsTheGroupOnce() throws {
+        let responder = TestResponder()
+        _ = try FCGIServeLoopTests.withServer(groupWait: 2, responder: responder) { address in
+            let clients = try FCGIGroupAnswerTests.warmClients(3, address)
+            responder.counters.groups.withLock { $0.removeAll() }
+            try clients[0].send(FCGIClient.requestRecords(id: 2, params: Fixture.params("/share")))
+            usleep(20_000)
+            // B's whole request, and in the same write a record that comes after it; then more
+            // bytes while the group still waits for C.
+            try clients[1].send(raw: FCGIClient.requestRecords(id: 2, params: Fixture.params("/share")).flatMap { $0.encoded() }
+                                    + FCGIRecord(type: .abortRequest, requestId: 2, content: []).encoded())
+            usleep(20_000)
+            try clients[1].send(raw: FCGIRecord(type: .getValues, requestId: 0, content: FCGINameValuePairs.encode([("FCGI_MAX_CONNS", "")])).encoded())
+            usleep(20_000)
+            try clients[2].send(FCGIClient.requestRecords(id: 2, params: Fixture.params("/share")))
+            for client in clients { #expect(try client.readResponse(id: 2).http?.status == 200) }
+            #expect(responder.counters.groups.withLock { $0 } == [3])
+            #expect(responder.counters.responded.load(ordering: .relaxed) == 3 + 3)
+        }
+    }
+
     @Test func aNeighbourWhoseBodyHasNotArrivedDoesNotHoldTheGroup() throws {
         let responder = TestResponder()
         _ = try FCGIServeLoopTests.withServer(groupWait: 0.3, responder: responder) { address in
