@@ -71,6 +71,12 @@ public final class Connection: Sendable {
         try withSession { try $0.executePipelined(statements) }
     }
 
+    /// `pipelined`, attending to `wait` while the server works: its handler runs whenever its
+    /// descriptor becomes readable, so the caller's own work overlaps the round trip.
+    public func pipelined(_ statements: [SQL], wait: PipelineWait) throws -> [Result<QueryResult, PostgresError>] {
+        try withSession { try $0.executePipelined(statements, wait: wait) }
+    }
+
     /// True inside `transaction` or a hand-written BEGIN: statements run now commit with it.
     public var isInTransaction: Bool {
         withSession { $0.inTransaction }

@@ -1,11 +1,33 @@
 import CLibPQ
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Something else to attend to while a pipeline waits for the server: a descriptor to watch and
+/// what to do when it becomes readable. The handler runs on the waiting thread with the
+/// connection's lock held, so it must not use the connection; it is for work that overlaps the
+/// round trip, such as collecting what other threads finished meanwhile.
+public struct PipelineWait {
+    public var fd: Int32
+    public var onReadable: () -> Void
+
+    public init(fd: Int32, onReadable: @escaping () -> Void) {
+        self.fd = fd
+        self.onReadable = onReadable
+    }
+}
+
 extension Session {
     /// Runs `statements` as separate implicit transactions, in order, in one round trip (libpq
     /// pipeline mode with a Sync after each). Each statement commits or fails on its own; a
     /// failure does not stop the ones after it. Only outside a transaction: inside one there is
     /// nothing to gain and a failure would leave the transaction in an unclear state.
-    mutating func executePipelined(_ statements: [SQL]) throws -> [Result<QueryResult, PostgresError>] {
+    mutating func executePipelined(_ statements: [SQL], wait: PipelineWait? = nil) throws -> [Result<QueryResult, PostgresError>] {
         guard !inTransaction else {
             throw PostgresError(.query, message: "a pipeline of separate transactions cannot run inside a transaction")
         }
@@ -33,7 +55,7 @@ extension Session {
         var results: [Result<QueryResult, PostgresError>] = []
         results.reserveCapacity(statements.count)
         for _ in statements {
-            results.append(try readPipelinedResult())
+            results.append(try readPipelinedResult(wait: wait))
         }
         // Someone ran DEALLOCATE or DISCARD on this session: the next call prepares afresh.
         // (Nothing is rerun here: the statements that did run have committed.)
@@ -45,9 +67,10 @@ extension Session {
 
     /// One statement's answer: its result, the NULL that ends it, then the Sync's marker. A
     /// statement that failed ends at the Sync too (its transaction is rolled back there).
-    private mutating func readPipelinedResult() throws -> Result<QueryResult, PostgresError> {
+    private mutating func readPipelinedResult(wait: PipelineWait?) throws -> Result<QueryResult, PostgresError> {
         var outcome: Result<QueryResult, PostgresError>?
         while true {
+            if let wait { try awaitInput(servicing: wait) }
             guard let result = PQgetResult(conn) else {
                 guard isConnectionOK else { throw connectionBroke() }
                 continue  // the end of one statement's results; the Sync marker follows
@@ -67,6 +90,24 @@ extension Session {
                 PQclear(result)
             }
             guard isConnectionOK else { throw connectionBroke() }
+        }
+    }
+
+    /// Waits until PQgetResult would not block, running `wait`'s handler whenever its descriptor
+    /// becomes readable meanwhile.
+    private mutating func awaitInput(servicing wait: PipelineWait) throws {
+        while PQisBusy(conn) == 1 {
+            var fds = [pollfd(fd: PQsocket(conn), events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: wait.fd, events: Int16(POLLIN), revents: 0)]
+            let ready = poll(&fds, 2, -1)
+            if ready < 0 {
+                if errno == EINTR { continue }
+                throw PostgresError(.connection, message: "poll failed: \(String(cString: strerror(errno)))")
+            }
+            if fds[1].revents != 0 { wait.onReadable() }
+            if fds[0].revents != 0 {
+                guard PQconsumeInput(conn) == 1 else { throw connectionBroke() }
+            }
         }
     }
 
