@@ -3,7 +3,7 @@ import JobQueue
 
 /// One function's call: the request, its path parameters, who called, and — when it runs as a
 /// job — the job it is running as.
-public struct Invocation {
+public struct Invocation: Sendable {
     public var request: HTTPRequest
     public var pathParams: [String: String]
     public var caller: Caller
@@ -36,6 +36,7 @@ public enum FunctionRegistry {
         PoolStatusFunction(),
         NoopFunction(),
         FailFunction(),
+        SleepFunction(),
         RouteIntakeFunction(),
         UpsertPipelineFunction(),
         ListPipelinesFunction(),

@@ -13,7 +13,20 @@ public final class FunctionContext {
     public var now: () -> Date = Date.init
     /// The host's worker-pool report (PHP-FPM style), for `pool-status`; nil in hosts without a pool.
     public var poolStatus: (() -> JSONValue)?
+    /// Set by a host that can be told to stop (SIGTERM): process-batch asks it between steps and
+    /// then claims nothing more, hands back what it has not started, and gives running jobs
+    /// `stopGraceSeconds`.
+    public var shouldStop: (() -> Bool)?
+    public var stopGraceSeconds = 5.0
+    /// Set when a job's work would not stop at its deadline: the host should end this process
+    /// once the answer is out, so the stray work ends with it.
+    public var mustRecycle = false
     private var connection: Connection?
+    /// Where a job's own database session comes from: jobs run at once, so each needs its own.
+    private let jobDatabases: ConnectionPool?
+    private var jobConnection: Connection?
+    /// Connections for the jobs this worker runs, opened on demand.
+    private var jobPool: ConnectionPool?
     /// Tenant keys this worker resolved recently (see `TenantKeyCache`).
     let tenantKeys = TenantKeyCache()
     /// Seconds a resolved tenant key is trusted before the database is asked again; a revoked key
@@ -26,6 +39,31 @@ public final class FunctionContext {
         self.manifest = manifest
         self.logger = logger
         self.connection = connection
+        self.jobDatabases = nil
+    }
+
+    /// The context of one job: the same settings, and a database session of its own from
+    /// `databases`, taken on first use and given back by `endJob()`.
+    init(job configuration: Configuration, manifest: FunctionManifest, logger: Logger, databases: ConnectionPool?) {
+        self.configuration = configuration
+        self.manifest = manifest
+        self.logger = logger
+        self.jobDatabases = databases
+    }
+
+    /// Gives the job's database session back to the pool.
+    func endJob() {
+        if let jobConnection, let jobDatabases { jobDatabases.checkin(jobConnection) }
+        jobConnection = nil
+    }
+
+    /// The pool jobs of this worker take their sessions from; nil without DATABASE_URL.
+    func jobConnectionPool() -> ConnectionPool? {
+        if let jobPool { return jobPool }
+        guard let url = configuration.databaseURL else { return nil }
+        let pool = ConnectionPool(url: url, applicationName: "conveyor-jobs", maxIdle: 4, maxOpen: 64)
+        jobPool = pool
+        return pool
     }
 
     /// The job kinds the manifest declares.
@@ -34,6 +72,17 @@ public final class FunctionContext {
     /// The worker's connection, opened on first use. A database that cannot be reached is a 503.
     public func database() throws -> Connection {
         if let connection { return connection }
+        if let jobDatabases {
+            if let jobConnection { return jobConnection }
+            do {
+                let c = try jobDatabases.checkout()
+                jobConnection = c
+                return c
+            } catch {
+                logger.error("cannot connect to the database", metadata: ["error": "\(error)"])
+                throw APIError(.unavailable, "the database is unreachable; retry shortly")
+            }
+        }
         guard let url = configuration.databaseURL else {
             logger.error("DATABASE_URL is not set")
             throw APIError(.unavailable, "the database is not configured")

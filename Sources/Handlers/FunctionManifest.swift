@@ -24,6 +24,11 @@ public struct FunctionManifest: Sendable, Decodable {
         public var maxAttempts: Int
         public var backoffBaseSeconds: Double
         public var backoffCapSeconds: Double
+        /// The longest one attempt may run; a job may ask for less. Nil: the engine's default.
+        public var timeoutSeconds: Double?
+        /// True when a job may run in another queue than `queue` (diagnostic kinds). Kinds whose
+        /// queue carries their limits keep their jobs there.
+        public var queueOverride: Bool?
     }
 
     public var functions: [Entry]
@@ -39,7 +44,8 @@ public struct FunctionManifest: Sendable, Decodable {
     public var jobKinds: JobKinds {
         JobKinds(functions.compactMap { e in
             e.job.map { JobKinds.Kind(name: e.name, queue: $0.queue,
-                                      retry: RetryPolicy(maxAttempts: $0.maxAttempts, baseSeconds: $0.backoffBaseSeconds, capSeconds: $0.backoffCapSeconds)) }
+                                      retry: RetryPolicy(maxAttempts: $0.maxAttempts, baseSeconds: $0.backoffBaseSeconds, capSeconds: $0.backoffCapSeconds),
+                                      timeoutSeconds: $0.timeoutSeconds, queueOverride: $0.queueOverride ?? false) }
         })
     }
 
@@ -83,6 +89,19 @@ public struct FunctionManifest: Sendable, Decodable {
             }
             guard e.bodyLimitBytes >= 0, e.timeoutSeconds > 0 else {
                 throw ConfigurationError("functions.json: \(e.name) needs a non-negative body limit and a positive timeout")
+            }
+            if let job = e.job {
+                guard JobRequest.isValidQueueName(job.queue) else {
+                    throw ConfigurationError("functions.json: \(e.name).job.queue is not a valid queue name")
+                }
+                guard (1...100).contains(job.maxAttempts), job.backoffBaseSeconds > 0, job.backoffCapSeconds >= job.backoffBaseSeconds else {
+                    throw ConfigurationError("functions.json: \(e.name).job needs maxAttempts 1 to 100 and 0 < backoffBaseSeconds <= backoffCapSeconds")
+                }
+                if let timeout = job.timeoutSeconds {
+                    guard timeout.isFinite, timeout >= 0.001, timeout <= JobKinds.maxTimeoutSeconds else {
+                        throw ConfigurationError("functions.json: \(e.name).job.timeoutSeconds must be more than 0 and at most \(Int(JobKinds.maxTimeoutSeconds))")
+                    }
+                }
             }
         }
     }

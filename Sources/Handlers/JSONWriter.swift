@@ -67,7 +67,11 @@ extension BatchSummary {
         w.field("rescued", rescued)
         w.field("released", released)
         w.field("lost", lost)
+        w.field("timedOut", timedOut)
+        w.field("abandoned", abandoned)
         w.field("limited", limited)
+        w.field("tooLong", tooLong)
+        w.field("maxRunning", maxRunning)
         w.field("durationMs", durationMs)
         w.beginArray("jobs")
         for job in jobs {

@@ -58,6 +58,28 @@ public struct ClaimedJob: Sendable, Equatable {
     public var maxAttempts: Int
     /// The payload exactly as stored: handed to the handler without a decode/encode round trip.
     public var payload: PostgresJSON
+    /// The attempt's time limit as stored with the job, in milliseconds.
+    public var timeoutMs: Int
+    /// How long the claim holds the job, in milliseconds: at least its timeout and a margin.
+    public var leaseMs: Int
+    /// Milliseconds between the job becoming due and its claim.
+    public var waitMs: Int
+
+    public init(id: Int64, orgId: Int64, queue: String, kind: String, priority: Int, runAt: Date, attempt: Int, maxAttempts: Int,
+                payload: PostgresJSON, timeoutMs: Int = JobKinds.defaultTimeoutMs, leaseMs: Int = 60_000, waitMs: Int = 0) {
+        self.id = id
+        self.orgId = orgId
+        self.queue = queue
+        self.kind = kind
+        self.priority = priority
+        self.runAt = runAt
+        self.attempt = attempt
+        self.maxAttempts = maxAttempts
+        self.payload = payload
+        self.timeoutMs = timeoutMs
+        self.leaseMs = leaseMs
+        self.waitMs = waitMs
+    }
 
     /// True when this attempt is the job's last.
     public var isLastAttempt: Bool { attempt >= maxAttempts }

@@ -1,10 +1,22 @@
 import FoundationEssentials
 
-/// Runs one claimed job. The hosts implement it by calling the function the job's kind names.
-public protocol JobExecutor {
-    /// Does the job's work and returns its result as JSON text. Throw `JobFailure` to control
-    /// retrying; any other error is retried with its description as the message.
-    func execute(_ job: ClaimedJob, context: JobContext) throws -> String
+/// Runs claimed jobs, many at once. `Processor` claims, hands each attempt to the executor and
+/// records what the executor reports; it runs nothing itself.
+///
+/// An executor starts an attempt at once and reports its end exactly once, through
+/// `RunningAttempt.finish`, from any thread. It stops an attempt's work when asked
+/// (`RunningAttempt.cancel`): at the attempt's deadline, or when the host stops.
+public protocol JobExecutor: Sendable {
+    func start(_ attempt: RunningAttempt)
+}
+
+/// The code of the jobs a deployment runs: given an attempt's context, its result as JSON text.
+///
+/// Throw `JobFailure` to control retrying; any other error is retried with its description as
+/// the message. Work that waits should await (a timer, a transfer), so it holds no thread; work
+/// that blocks belongs on a `BlockingPool`.
+public protocol JobRunner: Sendable {
+    func run(_ context: JobContext) async throws -> String
 }
 
 /// A failed attempt, as a job handler reports it.
@@ -25,27 +37,61 @@ public struct JobFailure: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// What a running job can tell the engine while it works.
-public final class JobContext {
-    public let job: ClaimedJob
-    private let store: JobStore
-    private let owner: UUID
-    private let leaseSeconds: Double
+/// Thrown by work that never began: its attempt is handed back without spending an attempt.
+public struct AttemptNotStarted: Error, Sendable, Equatable {
+    public init() {}
+}
 
-    init(job: ClaimedJob, store: JobStore, owner: UUID, leaseSeconds: Double) {
-        self.job = job
-        self.store = store
-        self.owner = owner
-        self.leaseSeconds = leaseSeconds
+/// An executor that runs each attempt in a task of its own on `JobThreads`. An attempt that
+/// awaits (a timer, a transfer on the curl thread) holds no thread while it waits, so a hundred
+/// slow jobs cost a hundred tasks, not a hundred threads. Cancelling an attempt cancels its
+/// task: awaits throw `CancellationError`, and blocking work sees `JobContext.isCancelled` and
+/// its shortened deadline.
+public struct TaskJobExecutor: JobExecutor {
+    public let runner: any JobRunner
+    let threads: JobThreads
+
+    public init(runner: any JobRunner, threads: JobThreads = .shared) {
+        self.runner = runner
+        self.threads = threads
     }
 
-    /// Stores progress (0–100) and a short message for job-status, and extends the lease, so a
-    /// long job that reports progress is not rescued from under itself. Returns false when this
-    /// invocation no longer owns the job (its lease expired and it was rescued).
-    @discardableResult
-    public func reportProgress(_ percent: Int, message: String? = nil) throws -> Bool {
-        let clamped = min(max(percent, 0), 100)
-        let short = message.map { String($0.prefix(500)) }
-        return try store.reportProgress(jobId: job.id, owner: owner, percent: clamped, message: short, leaseSeconds: leaseSeconds)
+    public func start(_ attempt: RunningAttempt) {
+        let runner = self.runner
+        let task = Task(executorPreference: threads) {
+            do {
+                attempt.finish(.success(try await runner.run(attempt.context)))
+            } catch {
+                attempt.finish(.failure(error))
+            }
+        }
+        attempt.onCancel { task.cancel() }
+    }
+}
+
+/// An executor built from a closure that blocks: for tests and tools. Each attempt runs on a
+/// thread of `pool`.
+public struct BlockingExecutor: JobExecutor {
+    let pool: BlockingPool
+    let body: @Sendable (JobContext) throws -> String
+
+    public init(pool: BlockingPool = .shared, _ body: @escaping @Sendable (JobContext) throws -> String) {
+        self.pool = pool
+        self.body = body
+    }
+
+    public func start(_ attempt: RunningAttempt) {
+        let body = self.body
+        pool.submit {
+            guard !attempt.isCancelled else {
+                attempt.finish(.failure(AttemptNotStarted()))
+                return
+            }
+            do {
+                attempt.finish(.success(try body(attempt.context)))
+            } catch {
+                attempt.finish(.failure(error))
+            }
+        }
     }
 }

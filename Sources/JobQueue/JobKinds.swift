@@ -10,14 +10,42 @@ public struct JobKinds: Sendable {
         /// False when the kind declares no policy: its queue's defaults then apply, when the
         /// queue has them (see `QueueSettings`).
         public var declaresRetry: Bool
+        /// The longest an attempt may run, in seconds; a job may ask for less, never more.
+        public var timeoutSeconds: Double
+        /// True when a job may name another queue than the kind's (diagnostic kinds). A kind
+        /// whose queue carries its limits (the email queue's rate) keeps its jobs there.
+        public var queueOverride: Bool
 
         /// A kind; `retry` nil leaves attempts and backoff to the queue's defaults, then the engine's.
-        public init(name: String, queue: String = "default", retry: RetryPolicy? = nil) {
+        public init(name: String, queue: String = "default", retry: RetryPolicy? = nil,
+                    timeoutSeconds: Double? = nil, queueOverride: Bool = false) {
             self.name = name
             self.queue = queue
             self.retry = retry ?? .default
             self.declaresRetry = retry != nil
+            self.timeoutSeconds = timeoutSeconds ?? JobKinds.defaultTimeoutSeconds
+            self.queueOverride = queueOverride
         }
+    }
+
+    /// The attempt limit of a kind that declares none.
+    public static let defaultTimeoutSeconds = 30.0
+    public static let defaultTimeoutMs = 30_000
+    /// The longest attempt limit a kind may declare: a day.
+    public static let maxTimeoutSeconds = 86_400.0
+
+    /// Seconds as the whole milliseconds the jobs table stores (at least 1).
+    static func milliseconds(_ seconds: Double) -> Int {
+        max(1, min(Int((seconds * 1000).rounded(.up)), Int(maxTimeoutSeconds * 1000)))
+    }
+
+    /// Seconds for a message: whole seconds without a fraction.
+    static func format(_ seconds: Double) -> String {
+        seconds.rounded() == seconds ? String(Int(seconds)) : String(seconds)
+    }
+
+    static func json(_ seconds: Double) -> JSONValue {
+        seconds.rounded() == seconds ? .int(Int64(seconds)) : .double(seconds)
     }
 
     private var byName: [String: Kind]
@@ -36,6 +64,14 @@ public struct JobKinds: Sendable {
     public func retryPolicy(for name: String) -> RetryPolicy {
         byName[name]?.retry ?? .default
     }
+
+    /// The attempt limit of `name` in seconds (the engine default for an unknown kind).
+    public func timeoutSeconds(for name: String) -> Double {
+        byName[name]?.timeoutSeconds ?? Self.defaultTimeoutSeconds
+    }
+
+    /// True when some kind leaves its retry policy to its queue.
+    public var hasUndeclaredRetry: Bool { byName.values.contains { !$0.declaresRetry } }
 
     /// The policy `name` declares itself, or nil when its queue's defaults should decide.
     public func declaredRetryPolicy(for name: String) -> RetryPolicy? {

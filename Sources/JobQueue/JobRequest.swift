@@ -12,13 +12,19 @@ public struct JobRequest: Sendable {
     public var idempotencyKey: String?
     /// Seconds during which another job of the same org, kind and payload is a duplicate.
     public var uniqueFor: Double?
+    /// Groups jobs within the org's lane of a queue (one customer, one endpoint): groups share the
+    /// lane round-robin, and the queue may limit each group's concurrency and rate.
+    public var flowKey: String?
+    /// A shorter limit for each attempt than the kind's own.
+    public var timeoutSeconds: Double?
 
     /// The fields a job may have; anything else is a client's typo and is rejected.
-    public static let fields = ["kind", "payload", "queue", "priority", "delaySeconds", "runAt", "maxAttempts", "idempotencyKey", "uniqueFor"]
+    public static let fields = ["kind", "payload", "queue", "priority", "delaySeconds", "runAt", "maxAttempts", "idempotencyKey",
+                                "uniqueFor", "flowKey", "timeoutSeconds"]
 
     public init(kind: String?, payload: JSONValue? = nil, queue: String? = nil, priority: Int? = nil,
                 delaySeconds: Double? = nil, runAt: Date? = nil, maxAttempts: Int? = nil, idempotencyKey: String? = nil,
-                uniqueFor: Double? = nil) {
+                uniqueFor: Double? = nil, flowKey: String? = nil, timeoutSeconds: Double? = nil) {
         self.kind = kind
         self.payload = payload
         self.queue = queue
@@ -28,6 +34,8 @@ public struct JobRequest: Sendable {
         self.maxAttempts = maxAttempts
         self.idempotencyKey = idempotencyKey
         self.uniqueFor = uniqueFor
+        self.flowKey = flowKey
+        self.timeoutSeconds = timeoutSeconds
     }
 
     /// Reads a job from parsed JSON; type errors name the field under `prefix` (e.g. `jobs[3]`).
@@ -77,6 +85,8 @@ public struct JobRequest: Sendable {
         maxAttempts = try wholeNumber("maxAttempts")
         idempotencyKey = try string("idempotencyKey")
         uniqueFor = try seconds("uniqueFor")
+        flowKey = try string("flowKey")
+        timeoutSeconds = try seconds("timeoutSeconds")
     }
 }
 
@@ -99,10 +109,14 @@ public struct NewJob: Sendable, Equatable {
     /// True when neither the request nor the kind named maxAttempts: the queue's default then
     /// wins over `maxAttempts` (the engine default), read by the insert itself.
     public var maxAttemptsFromQueue: Bool
+    /// The job's flow key; "" when it has none.
+    public var flowKey: String
+    /// The limit of each attempt, in milliseconds.
+    public var timeoutMs: Int
 
     public init(kind: String, payloadJSON: String, queue: String, priority: Int = 0, delaySeconds: Double? = nil,
                 runAt: Date? = nil, maxAttempts: Int, idempotencyKey: String? = nil, uniqueForSeconds: Double? = nil,
-                maxAttemptsFromQueue: Bool = false) {
+                maxAttemptsFromQueue: Bool = false, flowKey: String = "", timeoutMs: Int = JobKinds.defaultTimeoutMs) {
         self.kind = kind
         self.payloadJSON = payloadJSON
         self.queue = queue
@@ -113,6 +127,8 @@ public struct NewJob: Sendable, Equatable {
         self.idempotencyKey = idempotencyKey
         self.uniqueForSeconds = uniqueForSeconds
         self.maxAttemptsFromQueue = maxAttemptsFromQueue
+        self.flowKey = flowKey
+        self.timeoutMs = timeoutMs
     }
 }
 
@@ -123,6 +139,8 @@ extension JobRequest {
     public static let maxDelaySeconds = 366.0 * 24 * 3600
     /// Longest uniqueness window: 31 days.
     public static let maxUniqueForSeconds = 31.0 * 24 * 3600
+    /// Longest flow key.
+    public static let maxFlowKeyBytes = 255
 
     /// Validates the request against the known kinds; `field` prefixes error paths (e.g. `jobs[3]`).
     public func validated(kinds: JobKinds, field prefix: String = "") throws -> NewJob {
@@ -150,6 +168,12 @@ extension JobRequest {
         let queue = self.queue ?? spec.queue
         guard Self.isValidQueueName(queue) else {
             throw JobQueueError.invalid(path("queue"), "must be 1 to 64 characters of a-z, 0-9, '_', '-' or '.', starting with a letter or digit")
+        }
+        // A kind's queue carries its limits (the email queue's rate, say): only kinds the
+        // manifest lets choose may run elsewhere.
+        guard queue == spec.queue || spec.queueOverride else {
+            throw JobQueueError.invalid(path("queue"), "\(kind) jobs run in queue '\(spec.queue)'; this kind does not let a job choose its queue",
+                                        details: ["queue": .string(spec.queue)])
         }
         let priority = self.priority ?? 0
         guard (-100...100).contains(priority) else {
@@ -186,9 +210,25 @@ extension JobRequest {
                 throw JobQueueError.invalid(path("uniqueFor"), "must be more than 0 and at most \(Int(Self.maxUniqueForSeconds)) seconds (31 days)")
             }
         }
+        if let flowKey {
+            guard (1...Self.maxFlowKeyBytes).contains(flowKey.utf8.count),
+                  !flowKey.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+                throw JobQueueError.invalid(path("flowKey"), "must be 1 to \(Self.maxFlowKeyBytes) bytes with no control characters")
+            }
+        }
+        let cap = spec.timeoutSeconds
+        var timeout = cap
+        if let asked = timeoutSeconds {
+            guard asked.isFinite, asked >= 0.001, asked <= cap else {
+                throw JobQueueError.invalid(path("timeoutSeconds"), "must be more than 0 and at most \(JobKinds.format(cap)), the limit of \(kind) jobs",
+                                            details: ["limitSeconds": JobKinds.json(cap)])
+            }
+            timeout = asked
+        }
         return NewJob(kind: kind, payloadJSON: payloadJSON, queue: queue, priority: priority,
                       delaySeconds: delaySeconds, runAt: runAt, maxAttempts: maxAttempts, idempotencyKey: idempotencyKey,
-                      uniqueForSeconds: uniqueFor, maxAttemptsFromQueue: fromQueue)
+                      uniqueForSeconds: uniqueFor, maxAttemptsFromQueue: fromQueue, flowKey: flowKey ?? "",
+                      timeoutMs: JobKinds.milliseconds(timeout))
     }
 
     /// Queue names are identifiers operators type and metrics label: keep them boring.

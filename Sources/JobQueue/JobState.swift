@@ -1,6 +1,9 @@
 /// Where a job is in its life. See docs/state-machine.md for the allowed transitions.
 public enum JobState: String, Sendable, Codable, CaseIterable {
-    /// Waiting to be claimed. Its `runAt` may lie in the future (delayed, or backing off after a failure).
+    /// Waiting for its `runAt`: delayed when enqueued, or backing off after a failure. A claim
+    /// makes it available once that time has come.
+    case scheduled
+    /// Due and waiting to be claimed.
     case available
     /// Claimed by one process-batch invocation, which holds the lease until `locked_until`.
     case running
@@ -15,7 +18,10 @@ public enum JobState: String, Sendable, Codable, CaseIterable {
     public var isFinished: Bool {
         switch self {
         case .completed, .dead, .cancelled: return true
-        case .available, .running: return false
+        case .scheduled, .available, .running: return false
         }
     }
+
+    /// True while the job waits to start: due or not.
+    public var isWaiting: Bool { self == .scheduled || self == .available }
 }

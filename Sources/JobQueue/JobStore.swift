@@ -6,7 +6,7 @@ import FoundationEssentials
 /// Every method that moves a job out of `running` takes the `owner` that claimed it and changes
 /// nothing unless the job is still running under that owner, so a late finisher can never
 /// overwrite a job that was rescued and claimed again (River issue #1302).
-public protocol JobStore {
+public protocol JobStore: Sendable {
     /// Inserts validated jobs for one org in a single statement. A job whose idempotency key
     /// already exists in the org comes back as the existing job, marked duplicate.
     func enqueue(_ jobs: [NewJob], orgId: Int64) throws -> [EnqueuedJob]
@@ -18,20 +18,27 @@ public protocol JobStore {
     /// are spent. Only in `queues` (nil: all). Bounded by `limit`; safe to run from many
     /// invocations at once.
     func rescueExpired(queues: [String]?, limit: Int) throws -> RescueSummary
-    /// Claims up to `limit` due jobs for `owner` in one statement: an equal share per queue
-    /// (round-robin), none from paused queues, and within each queue's concurrency and rate
-    /// limits. Jobs a limit holds back are not touched and spend no attempt.
-    func claim(queues: [String]?, limit: Int, leaseSeconds: Double, owner: UUID) throws -> [ClaimedJob]
+    /// Claims up to `limit` due jobs for `owner` in one statement: shared among orgs, then each
+    /// org's queues, then each queue's flow keys; none from paused queues, and within every
+    /// limit. Jobs a limit holds back are not touched and spend no attempt. Jobs whose attempt
+    /// may take longer than `maxTimeoutMs` are left for an invocation with time for them.
+    func claim(queues: [String]?, limit: Int, leaseSeconds: Double, owner: UUID, maxTimeoutMs: Int) throws -> [ClaimedJob]
     /// Records outcomes in one statement; returns the ids whose outcome was applied.
     func record(_ outcomes: [JobOutcome], owner: UUID) throws -> Set<Int64>
     /// Hands claimed jobs that never started back to `available`, without spending an attempt.
     func release(_ ids: [Int64], owner: UUID) throws -> Int
-    /// Stores a running job's progress and extends its lease; false when `owner` lost the job.
-    func reportProgress(jobId: Int64, owner: UUID, percent: Int, message: String?, leaseSeconds: Double) throws -> Bool
+    /// What process-batch does in one round trip: record, release, then rescue and claim, each
+    /// committed on its own. `wait` is attended to while the server works.
+    func exchange(_ request: StoreExchange, owner: UUID, wait: StoreWait?) throws -> StoreReply
+    /// Stores a running job's progress and extends its lease by `leaseSeconds`, but never past
+    /// `capSeconds` from now; false when `owner` lost the job.
+    func reportProgress(jobId: Int64, owner: UUID, percent: Int, message: String?, leaseSeconds: Double, capSeconds: Double) throws -> Bool
     /// Due jobs waiting only because their queue is at a limit, up to `cap` per queue.
     func heldBack(queues: [String]?, cap: Int) throws -> Int
     /// The retry policies queues set for kinds that declare none, by queue name.
     func queueRetryPolicies() throws -> [String: RetryPolicy]
+    /// Due jobs whose attempt limit is longer than `maxTimeoutMs`, up to `cap`.
+    func tooLong(queues: [String]?, maxTimeoutMs: Int, cap: Int) throws -> Int
 }
 
 extension JobStore {
@@ -39,6 +46,74 @@ extension JobStore {
     public func heldBack(queues: [String]?, cap: Int) throws -> Int { 0 }
     /// Stores without queue settings have no queue defaults.
     public func queueRetryPolicies() throws -> [String: RetryPolicy] { [:] }
+    /// Due jobs whose attempt limit is longer than `maxTimeoutMs`, up to `cap`.
+    public func tooLong(queues: [String]?, maxTimeoutMs: Int, cap: Int) throws -> Int { 0 }
+
+    /// The exchange as separate calls, for stores without pipelining.
+    public func exchange(_ request: StoreExchange, owner: UUID, wait: StoreWait?) throws -> StoreReply {
+        var reply = StoreReply()
+        if !request.outcomes.isEmpty { reply.applied = try record(request.outcomes, owner: owner) }
+        if !request.release.isEmpty { reply.released = try release(request.release, owner: owner) }
+        if let rescue = request.rescue { reply.rescued = try rescueExpired(queues: rescue.queues, limit: rescue.limit) }
+        if let claim = request.claim {
+            reply.claimed = try self.claim(queues: claim.queues, limit: claim.limit, leaseSeconds: claim.leaseSeconds,
+                                           owner: owner, maxTimeoutMs: claim.maxTimeoutMs)
+        }
+        return reply
+    }
+}
+
+/// One round trip of process-batch: outcomes to record and claimed jobs to hand back, then,
+/// when asked, a rescue pass and a claim.
+public struct StoreExchange: Sendable {
+    public var outcomes: [JobOutcome] = []
+    public var release: [Int64] = []
+    public var rescue: RescueRequest?
+    public var claim: ClaimRequest?
+
+    public init() {}
+
+    public var isEmpty: Bool { outcomes.isEmpty && release.isEmpty && rescue == nil && claim == nil }
+}
+
+/// The rescue pass an invocation starts with; it also counts the invocation for /metrics.
+public struct RescueRequest: Sendable {
+    public var queues: [String]?
+    public var limit: Int
+}
+
+/// A claim: how many jobs at most, for how long, and how long their attempts may be.
+public struct ClaimRequest: Sendable {
+    public var queues: [String]?
+    public var limit: Int
+    public var leaseSeconds: Double
+    public var maxTimeoutMs: Int
+}
+
+/// What a round trip brought back. Each part was committed on its own; a part is nil when it
+/// was not asked for or failed (then `failure` says why), and what did commit stands.
+public struct StoreReply: @unchecked Sendable {
+    /// The outcomes that were applied: the others' jobs had been rescued from this invocation.
+    public var applied: Set<Int64>?
+    public var released: Int?
+    public var rescued: RescueSummary?
+    public var claimed: [ClaimedJob]?
+    /// The first part's failure.
+    public var failure: (any Error)?
+
+    public init() {}
+}
+
+/// A descriptor to watch while the store waits for the database, and what to do when it becomes
+/// readable; the handler must not use the store.
+public struct StoreWait {
+    public var fd: Int32
+    public var onReadable: () -> Void
+
+    public init(fd: Int32, onReadable: @escaping () -> Void) {
+        self.fd = fd
+        self.onReadable = onReadable
+    }
 }
 
 /// The answer for one enqueued job.
@@ -104,11 +179,14 @@ public struct JobOutcome: Sendable, Equatable {
     public var attempt: Int
     public var durationMs: Int
     public var result: Result
+    /// Milliseconds the job waited between becoming due and its claim, for the wait-time rollups.
+    public var waitMs: Int
 
-    public init(jobId: Int64, attempt: Int, durationMs: Int, result: Result) {
+    public init(jobId: Int64, attempt: Int, durationMs: Int, result: Result, waitMs: Int = 0) {
         self.jobId = jobId
         self.attempt = attempt
         self.durationMs = durationMs
         self.result = result
+        self.waitMs = waitMs
     }
 }

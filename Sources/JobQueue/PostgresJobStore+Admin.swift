@@ -54,13 +54,13 @@ extension PostgresJobStore {
         let rows = try connection.query("""
             WITH cancelled AS (
                 UPDATE conveyor_jobs SET state = 'cancelled', finished_at = now()
-                WHERE id = \(id) AND state = 'available'
+                WHERE id = \(id) AND state IN ('available', 'scheduled')
                 RETURNING \(Job.columns)
             )\(unsafe: JobQueueSchema.totalsDelta("(SELECT queue, kind, 'cancelled'::conveyor_job_state AS state FROM cancelled)", sign: 1))
             SELECT * FROM cancelled
             """)
         if let row = rows.first { return try Job(row: row) }
-        throw try missingOrConflict(id, wanted: "available", action: "cancelled")
+        throw try missingOrConflict(id, wanted: "available or scheduled", action: "cancelled")
     }
 
     /// Pauses or resumes a queue; a paused queue is skipped by every claim.

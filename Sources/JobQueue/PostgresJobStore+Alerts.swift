@@ -8,7 +8,7 @@ extension PostgresJobStore {
         let filter: SQL = queues.map { " AND queue = ANY(\($0)::text[])" } ?? ""
         return try connection.query("""
             SELECT count(*)::int AS n FROM (
-                SELECT 1 FROM conveyor_jobs WHERE state = 'available' AND run_at <= now()\(filter) LIMIT \(max(cap, 0) + 1)) AS w
+                SELECT 1 FROM conveyor_jobs WHERE state = 'available'\(filter) LIMIT \(max(cap, 0) + 1)) AS w
             """)[0].decode("n")
     }
 

@@ -38,7 +38,8 @@ extension PostgresJobStore {
         // Queue and kind are the input's; only what the database decided comes back.
         var inserted = try rows.map { row in
             (id: try row.decode("id", as: Int64.self), org: try row.decode("org_id", as: Int64.self),
-             runAt: try row.decode("run_at", as: Date.self), key: try row.decodeIfPresent("idempotency_key", as: String.self))
+             runAt: try row.decode("run_at", as: Date.self), key: try row.decodeIfPresent("idempotency_key", as: String.self),
+             state: JobState(rawValue: try row.decode("state", as: String.self)) ?? .available)
         }
         inserted.sort { $0.id < $1.id }
         // Keys are compared as Postgres does, byte for byte: Swift's String equality treats
@@ -67,7 +68,7 @@ extension PostgresJobStore {
             guard next < inserted.count, inserted[next].org == orgIds[i], inserted[next].key.map({ Array($0.utf8) }) == key?.key else {
                 throw Self.mismatch
             }
-            let answer = EnqueuedJob(id: inserted[next].id, queue: job.queue, kind: job.kind, state: .available,
+            let answer = EnqueuedJob(id: inserted[next].id, queue: job.queue, kind: job.kind, state: inserted[next].state,
                                      runAt: inserted[next].runAt, idempotencyKey: job.idempotencyKey, duplicate: false)
             results[i] = .success(answer)
             if let key { byKey[key] = answer }
@@ -133,23 +134,23 @@ extension PostgresJobStore {
     /// `insertOne`); inside one they are sent at its commit.
     func insertMany(_ jobs: [NewJob], orgIds: [Int64]) throws -> QueryResult {
         let insert: SQL = """
-            INSERT INTO conveyor_jobs (org_id, queue, kind, payload, priority, run_at, max_attempts, idempotency_key)
-            SELECT org, queue, kind, payload, priority,
-                   coalesce(run_at, now() + make_interval(secs => coalesce(delay, 0))),
+            INSERT INTO conveyor_jobs (org_id, queue, kind, payload, priority, run_at, state, max_attempts, idempotency_key, flow_key, timeout_ms)
+            SELECT org, queue, kind, payload, priority, at.r, \(unsafe: Self.stateOf("at.r")),
                    coalesce(CASE WHEN from_queue THEN (SELECT q.max_attempts FROM conveyor_queues q WHERE q.name = input.queue) END,
                             max_attempts),
-                   key
+                   key, coalesce(flow, ''), timeout
             FROM jsonb_to_recordset(\(PostgresJSON(text: Self.enqueueJSON(jobs, orgIds: orgIds)))::jsonb)
                 AS input(n integer, org bigint, kind text, queue text, payload jsonb, priority smallint, delay float8,
-                         run_at timestamptz, max_attempts smallint, key text, from_queue boolean)
+                         run_at timestamptz, max_attempts smallint, key text, from_queue boolean, flow text, timeout integer)
+                CROSS JOIN LATERAL (SELECT coalesce(input.run_at, now() + make_interval(secs => coalesce(input.delay, 0))) AS r) AS at
             ORDER BY n
             ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-            RETURNING id, org_id, run_at, idempotency_key, queue
+            RETURNING id, org_id, run_at, idempotency_key, queue, state::text AS state
             """
         guard !connection.isInTransaction else {
             return try connection.query("""
                 WITH ins AS (\(insert))
-                SELECT id, org_id, run_at, idempotency_key,
+                SELECT id, org_id, run_at, idempotency_key, state,
                        (SELECT count(pg_notify(\(JobQueueSchema.notifyChannel),
                                                CASE WHEN due THEN q ELSE \(JobQueueSchema.delayedPrefix) || q END))
                         FROM (SELECT queue AS q, bool_or(run_at <= now()) AS due FROM ins GROUP BY queue) AS queues) AS notified
@@ -208,21 +209,27 @@ extension PostgresJobStore {
 
     func insertOneStatement(_ job: NewJob, orgId: Int64, notifying: Bool) -> SQL {
         let insert: SQL = """
-            INSERT INTO conveyor_jobs (org_id, queue, kind, payload, priority, run_at, max_attempts, idempotency_key)
-            VALUES (\(orgId), \(job.queue), \(job.kind), \(PostgresJSON(text: job.payloadJSON))::jsonb, \(job.priority)::smallint,
-                    coalesce(\(job.runAt)::timestamptz, now() + make_interval(secs => coalesce(\(job.delaySeconds)::float8, 0))),
-                    \(Self.maxAttemptsSQL(job)), \(job.idempotencyKey))
+            INSERT INTO conveyor_jobs (org_id, queue, kind, payload, priority, run_at, state, max_attempts, idempotency_key, flow_key, timeout_ms)
+            SELECT \(orgId), \(job.queue), \(job.kind), \(PostgresJSON(text: job.payloadJSON))::jsonb, \(job.priority)::smallint,
+                   at.r, \(unsafe: Self.stateOf("at.r")), \(Self.maxAttemptsSQL(job)), \(job.idempotencyKey), \(job.flowKey), \(job.timeoutMs)::integer
+            FROM (SELECT coalesce(\(job.runAt)::timestamptz, now() + make_interval(secs => coalesce(\(job.delaySeconds)::float8, 0))) AS r) AS at
             ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-            RETURNING id, org_id, run_at, idempotency_key, queue
+            RETURNING id, org_id, run_at, idempotency_key, queue, state::text AS state
             """
         guard notifying else { return insert }
         return """
             WITH ins AS (\(insert))
-            SELECT id, org_id, run_at, idempotency_key,
+            SELECT id, org_id, run_at, idempotency_key, state,
                    pg_notify(\(JobQueueSchema.notifyChannel),
                              CASE WHEN run_at <= now() THEN queue ELSE \(JobQueueSchema.delayedPrefix) || queue END)::text AS notified
             FROM ins
             """
+    }
+
+    /// The state a new job starts in, given its run_at expression: due jobs are available at
+    /// once, later ones wait in `scheduled` until a claim stages them.
+    static func stateOf(_ runAt: String) -> String {
+        "CASE WHEN \(runAt) <= now() THEN 'available' ELSE 'scheduled' END::conveyor_job_state"
     }
 
     /// The job's max_attempts as SQL: its own, or the queue's default when it has no say.
@@ -247,7 +254,11 @@ extension PostgresJobStore {
             JSONValue.writeString(job.kind, to: &out)
             out += ",\"queue\":"
             JSONValue.writeString(job.queue, to: &out)
-            out += ",\"payload\":\(job.payloadJSON),\"priority\":\(job.priority),\"max_attempts\":\(job.maxAttempts)"
+            out += ",\"payload\":\(job.payloadJSON),\"priority\":\(job.priority),\"max_attempts\":\(job.maxAttempts),\"timeout\":\(job.timeoutMs)"
+            if !job.flowKey.isEmpty {
+                out += ",\"flow\":"
+                JSONValue.writeString(job.flowKey, to: &out)
+            }
             if job.maxAttemptsFromQueue { out += ",\"from_queue\":true" }
             if let delay = job.delaySeconds { out += ",\"delay\":\(delay)" }
             if let runAt = job.runAt { out += ",\"run_at\":\"\(Timestamp.format(runAt))\"" }

@@ -10,7 +10,7 @@ public struct KindStatistics: Sendable, Equatable {
         public var count: Int64
     }
 
-    /// A finished job of the window, with its run time.
+    /// A finished job of the window that ran for at least `PostgresJobStore.slowJobMs`, with its run time.
     public struct SlowJob: Sendable, Equatable {
         public var id: Int64
         public var queue: String
@@ -20,7 +20,7 @@ public struct KindStatistics: Sendable, Equatable {
     }
 
     public var kind: String
-    /// Jobs in the table by state: available (due and delayed together), running and finished.
+    /// Jobs in the table by state: scheduled, available, running and finished.
     public var states: [JobState: Int64] = [:]
     /// Attempts ever ended, by outcome: completed, retried, dead.
     public var outcomes: [String: Int64] = [:]
@@ -31,6 +31,10 @@ public struct KindStatistics: Sendable, Equatable {
 }
 
 extension PostgresJobStore {
+    /// Jobs at least this slow are indexed for the slowest list (`conveyor_jobs_slow_by_kind`):
+    /// faster ones are not worth an operator's look, nor an index entry on every completion.
+    public static let slowJobMs = 100
+
     /// Statistics for every kind (or only `kind`), with the `top` most frequent error messages
     /// and the `top` slowest jobs that finished in the last `windowSeconds`.
     public func kindStatistics(kind: String? = nil, top: Int = 5, windowSeconds: Int = 86_400) throws -> [KindStatistics] {
@@ -43,6 +47,8 @@ extension PostgresJobStore {
         }
         for row in try connection.query("""
             SELECT kind, state::text AS state, count(*)::bigint AS jobs FROM conveyor_jobs WHERE state = 'available'\(kindFilter) GROUP BY 1, 2
+            UNION ALL
+            SELECT kind, state::text, count(*) FROM conveyor_jobs WHERE state = 'scheduled'\(kindFilter) GROUP BY 1, 2
             UNION ALL
             SELECT kind, state::text, count(*) FROM conveyor_jobs WHERE state = 'running'\(kindFilter) GROUP BY 1, 2
             UNION ALL
@@ -64,9 +70,11 @@ extension PostgresJobStore {
             let errors = try connection.query("""
                 SELECT left(e.value ->> 'message', 200) AS message, count(*)::bigint AS n
                 FROM (SELECT errors FROM conveyor_jobs WHERE kind = \(name) AND state IN ('completed', 'dead', 'cancelled')
-                        AND finished_at > now() - make_interval(secs => \(windowSeconds)) AND errors <> '[]'
+                        AND finished_at > now() - make_interval(secs => \(windowSeconds)) AND errors <> '[]'::jsonb
                       UNION ALL
                       SELECT errors FROM conveyor_jobs WHERE kind = \(name) AND state = 'available' AND errors <> '[]'
+                      UNION ALL
+                      SELECT errors FROM conveyor_jobs WHERE kind = \(name) AND state = 'scheduled' AND errors <> '[]'
                       UNION ALL
                       SELECT errors FROM conveyor_jobs WHERE kind = \(name) AND state = 'running' AND errors <> '[]') j,
                      jsonb_array_elements(j.errors) AS e
@@ -75,7 +83,7 @@ extension PostgresJobStore {
                 """).map { KindStatistics.ErrorCount(message: try $0.decode("message"), count: try $0.decode("n")) }
             let slowest = try connection.query("""
                 SELECT id, queue, state::text AS state, duration_ms, finished_at FROM conveyor_jobs
-                WHERE kind = \(name) AND state IN ('completed', 'dead', 'cancelled') AND duration_ms IS NOT NULL
+                WHERE kind = \(name) AND state IN ('completed', 'dead', 'cancelled') AND duration_ms >= \(Self.slowJobMs)
                   AND finished_at > now() - make_interval(secs => \(windowSeconds))
                 ORDER BY duration_ms DESC, id DESC LIMIT \(limit)
                 """).map { row in

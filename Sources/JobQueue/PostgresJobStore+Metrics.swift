@@ -12,9 +12,9 @@ public struct QueueMetrics: Sendable, Equatable {
 
     public var queue: String
     public var paused: Bool
-    /// Available and due.
+    /// Due and waiting to be claimed.
     public var waiting: Int64 = 0
-    /// Available with `run_at` in the future (delayed, or waiting out a retry backoff).
+    /// Scheduled: `run_at` in the future (delayed, or waiting out a retry backoff).
     public var delayed: Int64 = 0
     public var active: Int64 = 0
     public var completed: Int64 = 0
@@ -50,11 +50,16 @@ extension PostgresJobStore {
             let paused: Bool = try row.decode("paused")
             update(try row.decode("name")) { $0.paused = paused }
         }
-        // Two scans, one per partial index: a single `state IN (…)` could use neither.
+        // One scan per partial index: a single `state IN (…)` could use none of them. A
+        // scheduled job whose time has come but that no claim has staged yet is waiting too.
         for row in try connection.query("""
-            SELECT queue, count(*) FILTER (WHERE run_at <= now()) AS waiting, count(*) FILTER (WHERE run_at > now()) AS delayed,
-                   0::bigint AS active, extract(epoch FROM now() - min(run_at) FILTER (WHERE run_at <= now()))::float8 AS oldest
+            SELECT queue, count(*) AS waiting, 0::bigint AS delayed, 0::bigint AS active,
+                   extract(epoch FROM now() - min(run_at))::float8 AS oldest
             FROM conveyor_jobs WHERE state = 'available' GROUP BY queue
+            UNION ALL
+            SELECT queue, count(*) FILTER (WHERE run_at <= now()), count(*) FILTER (WHERE run_at > now()), 0,
+                   extract(epoch FROM now() - min(run_at) FILTER (WHERE run_at <= now()))::float8
+            FROM conveyor_jobs WHERE state = 'scheduled' GROUP BY queue
             UNION ALL
             SELECT queue, 0, 0, count(*), NULL FROM conveyor_jobs WHERE state = 'running' GROUP BY queue
             """) {
@@ -64,7 +69,7 @@ extension PostgresJobStore {
                 m.waiting += waiting
                 m.delayed += delayed
                 m.active += active
-                if let oldest { m.oldestWaitingSeconds = oldest }
+                if let oldest { m.oldestWaitingSeconds = max(m.oldestWaitingSeconds ?? 0, max(oldest, 0)) }
             }
         }
         for row in try connection.query("""

@@ -35,6 +35,10 @@ extension PostgresJobStore {
                 UPDATE conveyor_queues SET
                     concurrency = \(after.concurrency), rate_limit = \(after.rateLimit?.limit),
                     rate_period_seconds = \(after.rateLimit?.periodSeconds), paused = \(after.paused),
+                    org_concurrency = \(after.perOrg.concurrency), org_rate_limit = \(after.perOrg.rateLimit?.limit),
+                    org_rate_period_seconds = \(after.perOrg.rateLimit?.periodSeconds),
+                    flow_concurrency = \(after.perFlowKey.concurrency), flow_rate_limit = \(after.perFlowKey.rateLimit?.limit),
+                    flow_rate_period_seconds = \(after.perFlowKey.rateLimit?.periodSeconds),
                     max_attempts = \(after.maxAttempts)::smallint, backoff_base_seconds = \(after.backoff?.baseSeconds),
                     backoff_cap_seconds = \(after.backoff?.capSeconds),
                     completed_retention_seconds = \(after.retention.completedSeconds),
@@ -68,7 +72,8 @@ extension PostgresJobStore {
 
     static let queueColumns: SQL = """
         name, concurrency, rate_limit, rate_period_seconds, paused, max_attempts, backoff_base_seconds, backoff_cap_seconds, \
-        completed_retention_seconds, dead_retention_seconds, updated_at
+        completed_retention_seconds, dead_retention_seconds, updated_at, org_concurrency, org_rate_limit, org_rate_period_seconds, \
+        flow_concurrency, flow_rate_limit, flow_rate_period_seconds
         """
 }
 
@@ -90,6 +95,14 @@ extension QueueSettings {
             rateLimit = RateLimit(limit: limit, periodSeconds: try row.decode("rate_period_seconds"))
         }
         paused = try row.decode("paused")
+        perOrg.concurrency = try row.decodeIfPresent("org_concurrency")
+        if let limit = try row.decodeIfPresent("org_rate_limit", as: Int.self) {
+            perOrg.rateLimit = RateLimit(limit: limit, periodSeconds: try row.decode("org_rate_period_seconds"))
+        }
+        perFlowKey.concurrency = try row.decodeIfPresent("flow_concurrency")
+        if let limit = try row.decodeIfPresent("flow_rate_limit", as: Int.self) {
+            perFlowKey.rateLimit = RateLimit(limit: limit, periodSeconds: try row.decode("flow_rate_period_seconds"))
+        }
         maxAttempts = try row.decodeIfPresent("max_attempts")
         if let base = try row.decodeIfPresent("backoff_base_seconds", as: Double.self) {
             backoff = Backoff(baseSeconds: base, capSeconds: try row.decode("backoff_cap_seconds"))

@@ -16,7 +16,8 @@ extension PostgresJobStore {
         try connection.transaction { connection in
             try jobs.map { job in
                 if let row = try insertWindowed(job, orgId: orgId, on: connection).first {
-                    return EnqueuedJob(id: try row.decode("id"), queue: job.queue, kind: job.kind, state: .available,
+                    return EnqueuedJob(id: try row.decode("id"), queue: job.queue, kind: job.kind,
+                                       state: JobState(rawValue: try row.decode("state")) ?? .available,
                                        runAt: try row.decode("run_at"), idempotencyKey: job.idempotencyKey, duplicate: false)
                 }
                 guard let holder = try self.holder(of: job, orgId: orgId, on: connection) else {
@@ -32,17 +33,17 @@ extension PostgresJobStore {
     func insertWindowed(_ job: NewJob, orgId: Int64, on connection: Connection) throws -> QueryResult {
         try connection.query("""
             WITH ins AS (
-                INSERT INTO conveyor_jobs (org_id, queue, kind, payload, priority, run_at, max_attempts, idempotency_key,
-                                           unique_hash, unique_until)
-                VALUES (\(orgId), \(job.queue), \(job.kind), \(PostgresJSON(text: job.payloadJSON))::jsonb, \(job.priority)::smallint,
-                        coalesce(\(job.runAt)::timestamptz, now() + make_interval(secs => coalesce(\(job.delaySeconds)::float8, 0))),
-                        \(Self.maxAttemptsSQL(job)), \(job.idempotencyKey),
-                        \(Self.uniqueHashSQL(job)),
-                        now() + make_interval(secs => \(job.uniqueForSeconds)::float8))
+                INSERT INTO conveyor_jobs (org_id, queue, kind, payload, priority, run_at, state, max_attempts, idempotency_key,
+                                           flow_key, timeout_ms, unique_hash, unique_until)
+                SELECT \(orgId), \(job.queue), \(job.kind), \(PostgresJSON(text: job.payloadJSON))::jsonb, \(job.priority)::smallint,
+                       at.r, \(unsafe: Self.stateOf("at.r")), \(Self.maxAttemptsSQL(job)), \(job.idempotencyKey),
+                       \(job.flowKey), \(job.timeoutMs)::integer, \(Self.uniqueHashSQL(job)),
+                       now() + make_interval(secs => \(job.uniqueForSeconds)::float8)
+                FROM (SELECT coalesce(\(job.runAt)::timestamptz, now() + make_interval(secs => coalesce(\(job.delaySeconds)::float8, 0))) AS r) AS at
                 ON CONFLICT DO NOTHING
-                RETURNING id, run_at, queue
+                RETURNING id, run_at, queue, state
             )
-            SELECT id, run_at,
+            SELECT id, run_at, state::text AS state,
                    pg_notify(\(JobQueueSchema.notifyChannel),
                              CASE WHEN run_at <= now() THEN queue ELSE \(JobQueueSchema.delayedPrefix) || queue END)::text AS notified
             FROM ins

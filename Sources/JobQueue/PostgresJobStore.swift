@@ -18,18 +18,28 @@ public struct PostgresJobStore: JobStore, Sendable {
     }
 
     public func jobs(orgId: Int64, filter: JobFilter) throws -> JobPage {
-        var sql: SQL = """
+        // Two partial indexes hold an org's jobs: running ones (few, by queue) and all others
+        // (by org and id). Each part is read newest first and the two are merged.
+        var conditions: SQL = " org_id = \(orgId)"
+        if let queue = filter.queue { conditions = conditions + " AND queue = \(queue)" }
+        if let kind = filter.kind { conditions = conditions + " AND kind = \(kind)" }
+        if let before = filter.before { conditions = conditions + " AND id < \(before)" }
+        let limit = min(max(filter.limit, 1), 200)
+        let columns: SQL = """
             SELECT id, org_id, queue, kind, state::text AS state, priority, attempt, max_attempts, run_at, \
             NULL::jsonb AS payload, NULL::jsonb AS result, errors, progress, progress_message, idempotency_key, \
-            duration_ms, created_at, started_at, finished_at
-            FROM conveyor_jobs WHERE org_id = \(orgId)
+            duration_ms, created_at, started_at, finished_at FROM conveyor_jobs WHERE
             """
-        if let state = filter.state { sql = sql + " AND state = \(state.rawValue)::conveyor_job_state" }
-        if let queue = filter.queue { sql = sql + " AND queue = \(queue)" }
-        if let kind = filter.kind { sql = sql + " AND kind = \(kind)" }
-        if let before = filter.before { sql = sql + " AND id < \(before)" }
-        let limit = min(max(filter.limit, 1), 200)
-        sql = sql + " ORDER BY id DESC LIMIT \(limit + 1)"
+        let running: SQL = columns + conditions + " AND state = 'running' ORDER BY id DESC LIMIT \(limit + 1)"
+        var others: SQL = columns + conditions + " AND state <> 'running'"
+        if let state = filter.state, state != .running { others = others + " AND state = \(state.rawValue)::conveyor_job_state" }
+        others = others + " ORDER BY id DESC LIMIT \(limit + 1)"
+        let sql: SQL
+        switch filter.state {
+        case .running?: sql = running
+        case nil: sql = "SELECT * FROM ((" + others + ") UNION ALL (" + running + ")) AS page ORDER BY id DESC LIMIT \(limit + 1)"
+        default: sql = others
+        }
         var jobs = try connection.query(sql).map(Job.init(row:))
         var next: Int64?
         if jobs.count > limit {
@@ -40,9 +50,22 @@ public struct PostgresJobStore: JobStore, Sendable {
     }
 
     public func rescueExpired(queues: [String]?, limit: Int) throws -> RescueSummary {
+        try Self.rescueSummary(connection.query(Self.rescueSQL(queues: queues, limit: limit, countInvocation: false)))
+    }
+
+    /// The rescue pass: expired leases back to `available` (due now), or to `dead` with no
+    /// attempts left. With `countInvocation` it also counts one process-batch invocation for
+    /// /metrics, which costs the invocation no round trip of its own.
+    static func rescueSQL(queues: [String]?, limit: Int, countInvocation: Bool) -> SQL {
         let queueFilter: SQL = queues.map { " AND queue = ANY(\($0)::text[])" } ?? ""
+        let counted: SQL = countInvocation ? """
+            , counted AS (
+                INSERT INTO conveyor_counters AS c (name, value) VALUES (\(batchInvocationsCounter), 1)
+                ON CONFLICT (name) DO UPDATE SET value = c.value + 1
+            )
+            """ : ""
         // FOR UPDATE SKIP LOCKED makes concurrent rescuers take each job exactly once.
-        let rows = try connection.query("""
+        return """
             WITH expired AS (
                 SELECT id, run_at, started_at FROM conveyor_jobs
                 WHERE state = 'running' AND locked_until < now()\(queueFilter)
@@ -70,82 +93,135 @@ public struct PostgresJobStore: JobStore, Sendable {
                 CASE WHEN j.state = 'dead' THEN j.state END AS finished_state,
                 NULL::bigint AS run_ms,
                 greatest(0, (extract(epoch FROM expired.started_at - expired.run_at) * 1000)::bigint) AS wait_ms
-            )\(unsafe: JobQueueSchema.endedDeltas("rescued"))
-            SELECT state::text AS state FROM rescued
-            """)
-        var summary = RescueSummary(available: 0, dead: 0)
-        for row in rows {
-            if try row.decode("state", as: String.self) == "dead" { summary.dead += 1 } else { summary.available += 1 }
-        }
-        return summary
+            )\(unsafe: JobQueueSchema.endedDeltas("rescued"))\(counted)
+            SELECT count(*) FILTER (WHERE state = 'dead')::int AS dead, count(*) FILTER (WHERE state <> 'dead')::int AS available
+            FROM rescued
+            """
     }
 
-    public func claim(queues: [String]?, limit: Int, leaseSeconds: Double, owner: UUID) throws -> [ClaimedJob] {
-        // conveyor_claim (migration 101) shares the claim among the queues round-robin, skips
-        // paused queues, and applies concurrency and rate limits under each limited queue's row
-        // lock; unlimited queues take the lock-free path. Inside, its CTE stays the optimisation
-        // fence of Oban's basic engine: pick and lock the rows first, then update exactly those.
-        let rows = try connection.query("""
-            SELECT id, org_id, queue, kind, priority, run_at, attempt, max_attempts, payload
-            FROM conveyor_claim(\(queues)::text[], \(limit), \(leaseSeconds), \(owner))
-            """)
-        return try rows.map { row in
+    static func rescueSummary(_ rows: QueryResult) throws -> RescueSummary {
+        guard let row = rows.first else { return RescueSummary(available: 0, dead: 0) }
+        return RescueSummary(available: try row.decode("available"), dead: try row.decode("dead"))
+    }
+
+    public func claim(queues: [String]?, limit: Int, leaseSeconds: Double, owner: UUID, maxTimeoutMs: Int = Int(Int32.max)) throws -> [ClaimedJob] {
+        try Self.claimedJobs(connection.query(Self.claimSQL(queues: queues, limit: limit, leaseSeconds: leaseSeconds, owner: owner,
+                                                            maxTimeoutMs: maxTimeoutMs)))
+    }
+
+    /// conveyor_claim (migration 152) stages due scheduled jobs, shares the claim among orgs,
+    /// their queues and flow keys, skips paused queues, and applies every limit under the
+    /// limited queue's row lock; unlimited queues take the lock-free path. It commits
+    /// asynchronously: a claim lost in a crash leaves its jobs available with attempts unspent.
+    static func claimSQL(queues: [String]?, limit: Int, leaseSeconds: Double, owner: UUID, maxTimeoutMs: Int) -> SQL {
+        """
+        SELECT id, org_id, queue, kind, priority, run_at, attempt, max_attempts, payload, timeout_ms, lease_ms, wait_ms
+        FROM conveyor_claim(\(queues)::text[], \(limit), \(leaseSeconds), \(owner), \(min(maxTimeoutMs, Int(Int32.max))))
+        """
+    }
+
+    static func claimedJobs(_ rows: QueryResult) throws -> [ClaimedJob] {
+        try rows.map { row in
             ClaimedJob(id: try row.decode("id"), orgId: try row.decode("org_id"), queue: try row.decode("queue"),
                        kind: try row.decode("kind"), priority: try row.decode("priority"), runAt: try row.decode("run_at"),
                        attempt: try row.decode("attempt"), maxAttempts: try row.decode("max_attempts"),
-                       payload: try row.decode("payload"))
+                       payload: try row.decode("payload"), timeoutMs: try row.decode("timeout_ms"),
+                       leaseMs: try row.decode("lease_ms"), waitMs: try row.decode("wait_ms"))
         }
     }
 
     public func record(_ outcomes: [JobOutcome], owner: UUID) throws -> Set<Int64> {
         guard !outcomes.isEmpty else { return [] }
-        // The rollup deltas ride along as CTEs over the RETURNING rows: one round trip, plain
-        // INSERTs, nothing shared to wait on. `p` is the row as claimed: the retry's new run_at
-        // would otherwise hide the one the wait time is measured from.
-        let rows = try connection.query("""
-            WITH ended AS (
-            UPDATE conveyor_jobs AS j SET
-                state = o.s::conveyor_job_state,
-                result = CASE WHEN o.s = 'completed' THEN o.r END,
-                errors = CASE WHEN o.e IS NULL THEN j.errors ELSE j.errors || jsonb_build_array(jsonb_build_object(
-                    'attempt', j.attempt, 'at', now(), 'message', o.e, 'durationMs', o.ms)) END,
-                run_at = CASE WHEN o.s = 'available' THEN now() + make_interval(secs => o.d) ELSE j.run_at END,
-                finished_at = CASE WHEN o.s = 'available' THEN NULL ELSE now() END,
-                duration_ms = o.ms,
-                locked_by = NULL,
-                locked_until = NULL
-            FROM jsonb_to_recordset(\(PostgresJSON(text: Self.outcomesJSON(outcomes)))::jsonb)
-                AS o(id bigint, a smallint, w conveyor_job_state, s text, r jsonb, e text, d float8, ms integer)
-                JOIN conveyor_jobs AS p ON p.id = o.id
-            -- The state guard reads 'running' from the input (w) rather than a literal: a literal
-            -- lets the planner pick the partial lease index and loop over every running job, and
-            -- with stale statistics that was 600x slower than the primary-key lookups this forces.
-            WHERE j.id = o.id AND j.attempt = o.a AND j.state = o.w AND j.locked_by = \(owner)
-            RETURNING j.id, j.queue, j.kind,
-                CASE o.s WHEN 'completed' THEN 'completed' WHEN 'dead' THEN 'dead' ELSE 'retried' END AS outcome,
-                CASE WHEN o.s IN ('completed', 'dead') THEN o.s::conveyor_job_state END AS finished_state,
-                greatest(j.duration_ms, 0)::bigint AS run_ms,
-                greatest(0, (extract(epoch FROM p.started_at - p.run_at) * 1000)::bigint) AS wait_ms
-            )\(unsafe: JobQueueSchema.endedDeltas("ended"))
-            SELECT id FROM ended
-            """)
-        return Set(try rows.map { try $0.decode("id", as: Int64.self) })
+        return try Self.appliedIds(connection.query(Self.recordSQL(outcomes, owner: owner)))
+    }
+
+    /// Outcomes in one statement. The rollup deltas ride along as CTEs over the RETURNING rows:
+    /// one round trip, plain INSERTs, nothing shared to wait on. A retry with a delay waits in
+    /// `scheduled`; one due at once (Retry-After 0, an interrupted attempt) is available again.
+    static func recordSQL(_ outcomes: [JobOutcome], owner: UUID) -> SQL {
+        """
+        WITH ended AS (
+        UPDATE conveyor_jobs AS j SET
+            state = (CASE WHEN o.s <> 'available' THEN o.s WHEN o.d > 0 THEN 'scheduled' ELSE 'available' END)::conveyor_job_state,
+            result = CASE WHEN o.s = 'completed' THEN o.r END,
+            errors = CASE WHEN o.e IS NULL THEN j.errors ELSE j.errors || jsonb_build_array(jsonb_build_object(
+                'attempt', j.attempt, 'at', now(), 'message', o.e, 'durationMs', o.ms)) END,
+            run_at = CASE WHEN o.s = 'available' THEN now() + make_interval(secs => o.d) ELSE j.run_at END,
+            finished_at = CASE WHEN o.s = 'available' THEN NULL ELSE now() END,
+            duration_ms = o.ms,
+            locked_by = NULL,
+            locked_until = NULL
+        FROM jsonb_to_recordset(\(PostgresJSON(text: outcomesJSON(outcomes)))::jsonb)
+            AS o(id bigint, a smallint, w conveyor_job_state, s text, r jsonb, e text, d float8, ms integer, wms integer)
+        -- The state guard reads 'running' from the input (w) rather than a literal: a literal
+        -- lets the planner pick the partial running index and loop over every running job, and
+        -- with stale statistics that was 600x slower than the primary-key lookups this forces.
+        WHERE j.id = o.id AND j.attempt = o.a AND j.state = o.w AND j.locked_by = \(owner)
+        RETURNING j.id, j.queue, j.kind,
+            CASE o.s WHEN 'completed' THEN 'completed' WHEN 'dead' THEN 'dead' ELSE 'retried' END AS outcome,
+            CASE WHEN o.s IN ('completed', 'dead') THEN o.s::conveyor_job_state END AS finished_state,
+            greatest(j.duration_ms, 0)::bigint AS run_ms,
+            greatest(o.wms, 0)::bigint AS wait_ms
+        )\(unsafe: JobQueueSchema.endedDeltas("ended"))
+        SELECT id FROM ended
+        """
+    }
+
+    static func appliedIds(_ rows: QueryResult) throws -> Set<Int64> {
+        Set(try rows.map { try $0.decode("id", as: Int64.self) })
     }
 
     public func release(_ ids: [Int64], owner: UUID) throws -> Int {
         guard !ids.isEmpty else { return 0 }
-        return try connection.execute("""
-            UPDATE conveyor_jobs SET state = 'available', attempt = attempt - 1, locked_by = NULL, locked_until = NULL
-            WHERE id = ANY(\(ids)::bigint[]) AND state = 'running' AND locked_by = \(owner)
-            """)
+        return try connection.execute(Self.releaseSQL(ids, owner: owner))
     }
 
-    public func reportProgress(jobId: Int64, owner: UUID, percent: Int, message: String?, leaseSeconds: Double) throws -> Bool {
+    static func releaseSQL(_ ids: [Int64], owner: UUID) -> SQL {
+        """
+        UPDATE conveyor_jobs SET state = 'available', attempt = attempt - 1, locked_by = NULL, locked_until = NULL
+        WHERE id = ANY(\(ids)::bigint[]) AND state = 'running' AND locked_by = \(owner)
+        """
+    }
+
+    public func reportProgress(jobId: Int64, owner: UUID, percent: Int, message: String?, leaseSeconds: Double, capSeconds: Double) throws -> Bool {
         try connection.execute("""
             UPDATE conveyor_jobs SET progress = \(percent), progress_message = \(message),
-                locked_until = greatest(locked_until, now() + make_interval(secs => \(leaseSeconds)))
+                locked_until = least(greatest(locked_until, now() + make_interval(secs => \(leaseSeconds))),
+                                     now() + make_interval(secs => \(capSeconds)))
             WHERE id = \(jobId) AND state = 'running' AND locked_by = \(owner)
             """) == 1
+    }
+
+    public func exchange(_ request: StoreExchange, owner: UUID, wait: StoreWait?) throws -> StoreReply {
+        var statements: [SQL] = []
+        if !request.outcomes.isEmpty { statements.append(Self.recordSQL(request.outcomes, owner: owner)) }
+        if !request.release.isEmpty { statements.append(Self.releaseSQL(request.release, owner: owner)) }
+        if let rescue = request.rescue { statements.append(Self.rescueSQL(queues: rescue.queues, limit: rescue.limit, countInvocation: true)) }
+        if let claim = request.claim {
+            statements.append(Self.claimSQL(queues: claim.queues, limit: claim.limit, leaseSeconds: claim.leaseSeconds,
+                                            owner: owner, maxTimeoutMs: claim.maxTimeoutMs))
+        }
+        var reply = StoreReply()
+        guard !statements.isEmpty else { return reply }
+        let results = try wait.map { w in try connection.pipelined(statements, wait: PipelineWait(fd: w.fd, onReadable: w.onReadable)) }
+            ?? connection.pipelined(statements)
+        // Each statement committed (or failed) on its own: a part that failed is reported as
+        // such, and the parts that committed are never mistaken for lost.
+        var index = 0
+        func take<T>(_ read: (QueryResult) throws -> T) -> T? {
+            defer { index += 1 }
+            do {
+                return try read(results[index].get())
+            } catch {
+                reply.failure = reply.failure ?? error
+                return nil
+            }
+        }
+        if !request.outcomes.isEmpty { reply.applied = take(Self.appliedIds) }
+        if !request.release.isEmpty { reply.released = take(\.affectedRows) }
+        if request.rescue != nil { reply.rescued = take(Self.rescueSummary) }
+        if request.claim != nil { reply.claimed = take(Self.claimedJobs) }
+        return reply
     }
 
     /// Outcomes as one JSON array for `jsonb_to_recordset`: one bind parameter, however many rows.
@@ -154,7 +230,7 @@ public struct PostgresJobStore: JobStore, Sendable {
         out.reserveCapacity(outcomes.count * 80)
         for (i, o) in outcomes.enumerated() {
             if i > 0 { out += "," }
-            out += "{\"id\":\(o.jobId),\"a\":\(o.attempt),\"w\":\"running\",\"ms\":\(o.durationMs),"
+            out += "{\"id\":\(o.jobId),\"a\":\(o.attempt),\"w\":\"running\",\"ms\":\(o.durationMs),\"wms\":\(o.waitMs),"
             switch o.result {
             case .completed(let result):
                 // Results come from handlers as JSON text; jsonb_to_recordset re-validates them.
@@ -174,48 +250,58 @@ public struct PostgresJobStore: JobStore, Sendable {
 }
 
 extension PostgresJobStore {
-    /// The earliest `run_at` among available jobs (nil when none wait), so `cron-driver watch` can
-    /// sleep exactly until the next delayed job comes due instead of polling.
+    /// When process-batch next has something to do (nil when nothing waits): now when a due job
+    /// waits in a queue that is not paused, else the earliest scheduled job's time, so
+    /// `cron-driver watch` sleeps exactly until the next delayed job comes due.
     public func nextRunAt(queues: [String]? = nil) throws -> Date? {
-        let queueFilter: SQL = queues.map { " AND queue = ANY(\($0)::text[])" } ?? ""
-        // The claim index leads with the queue, then the priority, so a plain min(run_at) would
-        // read every available row. Two skip scans take the first entry of each (queue,
-        // priority) pair instead: one index probe per pair, however many jobs wait. Paused
-        // queues are left out: nothing in them will run until they resume.
+        // Due work: each org's queues with available jobs (a bounded skip scan of the lane
+        // index), any of them listed and not paused. Paused queues' jobs will not run until
+        // they resume.
+        let listed: SQL = queues.map { " AND k.queue = ANY(\($0)::text[])" } ?? ""
+        let scheduledFilter: SQL = queues.map { " AND queue = ANY(\($0)::text[])" } ?? ""
         let rows = try connection.query("""
-            WITH RECURSIVE found AS (
-                (SELECT queue FROM conveyor_jobs WHERE state = 'available'\(queueFilter) ORDER BY queue LIMIT 1)
+            WITH RECURSIVE orgs AS (
+                (SELECT org_id FROM conveyor_jobs WHERE state = 'available' ORDER BY org_id LIMIT 1)
                 UNION ALL
-                SELECT (SELECT queue FROM conveyor_jobs WHERE state = 'available' AND queue > found.queue\(queueFilter)
-                        ORDER BY queue LIMIT 1)
-                FROM found WHERE found.queue IS NOT NULL
-            ), levels AS (
-                SELECT found.queue, first.priority, first.run_at FROM found, LATERAL (
-                    SELECT priority, run_at FROM conveyor_jobs WHERE state = 'available' AND queue = found.queue
-                    ORDER BY priority DESC, run_at LIMIT 1) AS first
-                WHERE found.queue IS NOT NULL
-                  AND NOT EXISTS (SELECT 1 FROM conveyor_queues q WHERE q.name = found.queue AND q.paused)
-                UNION ALL
-                SELECT levels.queue, next.priority, next.run_at FROM levels, LATERAL (
-                    SELECT priority, run_at FROM conveyor_jobs
-                    WHERE state = 'available' AND queue = levels.queue AND priority < levels.priority
-                    ORDER BY priority DESC, run_at LIMIT 1) AS next
+                SELECT (SELECT j.org_id FROM conveyor_jobs j WHERE j.state = 'available' AND j.org_id > orgs.org_id
+                        ORDER BY j.org_id LIMIT 1)
+                FROM orgs WHERE orgs.org_id IS NOT NULL
             )
-            SELECT min(run_at) AS next FROM levels
+            SELECT CASE WHEN EXISTS (
+                       SELECT 1 FROM orgs, unnest(conveyor_lane_keys(orgs.org_id, NULL, 100)) AS k(queue)
+                       WHERE orgs.org_id IS NOT NULL\(listed)
+                         AND NOT EXISTS (SELECT 1 FROM conveyor_queues q WHERE q.name = k.queue AND q.paused))
+                   THEN now()
+                   ELSE (SELECT run_at FROM conveyor_jobs WHERE state = 'scheduled'\(scheduledFilter) ORDER BY run_at LIMIT 1)
+                   END AS next
             """)
         return try rows.first?.decodeIfPresent("next", as: Date.self)
     }
 
-    /// Due jobs that wait only because their queue is at its concurrency or rate limit (paused
-    /// queues not counted), up to `cap` per queue: what process-batch reports as `limited`.
+    /// Due jobs that wait only because their queue is at one of its limits (paused queues not
+    /// counted), up to `cap` per queue: what process-batch reports as `limited`.
     public func heldBack(queues: [String]?, cap: Int = 1000) throws -> Int {
         let queueFilter: SQL = queues.map { " AND q.name = ANY(\($0)::text[])" } ?? ""
         let rows = try connection.query("""
             SELECT coalesce(sum(due.n), 0)::int AS n FROM conveyor_queues q, LATERAL (
                 SELECT count(*) AS n FROM (
-                    SELECT 1 FROM conveyor_jobs j WHERE j.state = 'available' AND j.queue = q.name AND j.run_at <= now()
+                    SELECT 1 FROM conveyor_jobs j WHERE j.state = 'available' AND j.queue = q.name
                     LIMIT \(cap)) AS d) AS due
-            WHERE NOT q.paused AND (q.concurrency IS NOT NULL OR q.rate_limit IS NOT NULL)\(queueFilter)
+            WHERE NOT q.paused AND (q.concurrency IS NOT NULL OR q.rate_limit IS NOT NULL OR q.org_concurrency IS NOT NULL
+                OR q.org_rate_limit IS NOT NULL OR q.flow_concurrency IS NOT NULL OR q.flow_rate_limit IS NOT NULL)\(queueFilter)
+            """)
+        return try rows.first?.decode("n", as: Int.self) ?? 0
+    }
+
+    /// Due jobs whose attempt limit is longer than `maxTimeoutMs`, up to `cap`: jobs no
+    /// invocation with this budget could start, which process-batch reports as `tooLong`.
+    public func tooLong(queues: [String]?, maxTimeoutMs: Int, cap: Int = 1000) throws -> Int {
+        let queueFilter: SQL = queues.map { " AND j.queue = ANY(\($0)::text[])" } ?? ""
+        let rows = try connection.query("""
+            SELECT count(*)::int AS n FROM (
+                SELECT 1 FROM conveyor_jobs j WHERE j.state = 'available' AND j.timeout_ms > \(maxTimeoutMs)\(queueFilter)
+                  AND NOT EXISTS (SELECT 1 FROM conveyor_queues q WHERE q.name = j.queue AND q.paused)
+                LIMIT \(cap)) AS d
             """)
         return try rows.first?.decode("n", as: Int.self) ?? 0
     }

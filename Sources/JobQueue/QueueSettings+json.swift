@@ -2,7 +2,7 @@ import FoundationEssentials
 
 extension QueueSettings {
     /// The fields a queue's JSON may have.
-    public static let fields = ["name", "concurrency", "rateLimit", "paused", "maxAttempts", "backoff", "retention", "updatedAt"]
+    public static let fields = ["name", "concurrency", "rateLimit", "perOrg", "perFlowKey", "paused", "maxAttempts", "backoff", "retention", "updatedAt"]
 
     /// Applies the fields present in `json` and keeps the others: a field given as null goes
     /// back to unset (unlimited, or the engine default). `prefix` names fields in errors
@@ -43,17 +43,25 @@ extension QueueSettings {
             }
             return d
         }
+        func rate(_ v: JSONValue, _ field: String) throws -> RateLimit? {
+            guard v != .null else { return nil }
+            let r = try object(v, field, ["limit", "periodSeconds"])
+            return RateLimit(limit: try whole(r["limit"], "\(field).limit", 1...1_000_000_000),
+                             periodSeconds: try seconds(r["periodSeconds"], "\(field).periodSeconds", 0.1...86_400))
+        }
+        func limits(_ v: JSONValue, _ field: String, keeping old: Limits) throws -> Limits {
+            guard v != .null else { return Limits() }
+            let l = try object(v, field, ["concurrency", "rateLimit"])
+            var next = old
+            if let c = l["concurrency"] { next.concurrency = c == .null ? nil : try whole(c, "\(field).concurrency", 1...1_000_000) }
+            if let r = l["rateLimit"] { next.rateLimit = try rate(r, "\(field).rateLimit") }
+            return next
+        }
         var next = self
         if let v = o["concurrency"] { next.concurrency = v == .null ? nil : try whole(v, "concurrency", 1...1_000_000) }
-        if let v = o["rateLimit"] {
-            if v == .null {
-                next.rateLimit = nil
-            } else {
-                let r = try object(v, "rateLimit", ["limit", "periodSeconds"])
-                next.rateLimit = RateLimit(limit: try whole(r["limit"], "rateLimit.limit", 1...1_000_000_000),
-                                           periodSeconds: try seconds(r["periodSeconds"], "rateLimit.periodSeconds", 0.1...86_400))
-            }
-        }
+        if let v = o["rateLimit"] { next.rateLimit = try rate(v, "rateLimit") }
+        if let v = o["perOrg"] { next.perOrg = try limits(v, "perOrg", keeping: perOrg) }
+        if let v = o["perFlowKey"] { next.perFlowKey = try limits(v, "perFlowKey", keeping: perFlowKey) }
         if let v = o["paused"] {
             guard case .bool(let b) = v else { throw JobQueueError.invalid(path("paused"), "must be true or false") }
             next.paused = b

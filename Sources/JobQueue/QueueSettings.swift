@@ -17,6 +17,21 @@ public struct QueueSettings: Sendable, Equatable {
         }
     }
 
+    /// Limits that apply to a part of the queue: each org's jobs, or each flow key's.
+    public struct Limits: Sendable, Equatable {
+        /// Most jobs of one part running at once.
+        public var concurrency: Int?
+        /// Most starts of one part in any window of the period.
+        public var rateLimit: RateLimit?
+
+        public init(concurrency: Int? = nil, rateLimit: RateLimit? = nil) {
+            self.concurrency = concurrency
+            self.rateLimit = rateLimit
+        }
+
+        public var isEmpty: Bool { concurrency == nil && rateLimit == nil }
+    }
+
     /// Backoff for kinds that declare no policy of their own.
     public struct Backoff: Sendable, Equatable {
         public var baseSeconds: Double
@@ -44,6 +59,10 @@ public struct QueueSettings: Sendable, Equatable {
     public var concurrency: Int?
     /// Starts per period; nil is unlimited.
     public var rateLimit: RateLimit?
+    /// The same limits for each org's jobs in the queue, so one tenant cannot take all of it.
+    public var perOrg: Limits
+    /// The same limits for each flow key (within its org): one customer's endpoint, say.
+    public var perFlowKey: Limits
     /// A paused queue is skipped by every claim; its jobs wait, spending nothing.
     public var paused: Bool
     /// Attempts for jobs whose request and kind name none.
@@ -55,10 +74,13 @@ public struct QueueSettings: Sendable, Equatable {
 
     /// A queue with no limits and no defaults of its own.
     public init(name: String, concurrency: Int? = nil, rateLimit: RateLimit? = nil, paused: Bool = false,
-                maxAttempts: Int? = nil, backoff: Backoff? = nil, retention: Retention = Retention()) {
+                maxAttempts: Int? = nil, backoff: Backoff? = nil, retention: Retention = Retention(),
+                perOrg: Limits = Limits(), perFlowKey: Limits = Limits()) {
         self.name = name
         self.concurrency = concurrency
         self.rateLimit = rateLimit
+        self.perOrg = perOrg
+        self.perFlowKey = perFlowKey
         self.paused = paused
         self.maxAttempts = maxAttempts
         self.backoff = backoff
@@ -66,7 +88,7 @@ public struct QueueSettings: Sendable, Equatable {
     }
 
     /// True when a claim must check limits for this queue (and take its row lock).
-    public var isLimited: Bool { concurrency != nil || rateLimit != nil }
+    public var isLimited: Bool { concurrency != nil || rateLimit != nil || !perOrg.isEmpty || !perFlowKey.isEmpty }
 
     /// The retry policy this queue gives kinds without their own, or nil when it sets none.
     public var retryPolicy: RetryPolicy? {
@@ -81,7 +103,9 @@ public struct QueueSettings: Sendable, Equatable {
         var o: [String: JSONValue] = [
             "name": .string(name),
             "concurrency": concurrency.map { .int(Int64($0)) } ?? .null,
-            "rateLimit": rateLimit.map { .object(["limit": .int(Int64($0.limit)), "periodSeconds": Self.number($0.periodSeconds)]) } ?? .null,
+            "rateLimit": rateLimit.map(Self.json) ?? .null,
+            "perOrg": Self.json(perOrg),
+            "perFlowKey": Self.json(perFlowKey),
             "paused": .bool(paused),
             "maxAttempts": maxAttempts.map { .int(Int64($0)) } ?? .null,
             "backoff": backoff.map { .object(["baseSeconds": Self.number($0.baseSeconds), "capSeconds": Self.number($0.capSeconds)]) } ?? .null,
@@ -92,6 +116,14 @@ public struct QueueSettings: Sendable, Equatable {
         ]
         if let updatedAt { o["updatedAt"] = .string(Timestamp.format(updatedAt)) }
         return .object(o)
+    }
+
+    static func json(_ rate: RateLimit) -> JSONValue {
+        .object(["limit": .int(Int64(rate.limit)), "periodSeconds": number(rate.periodSeconds)])
+    }
+
+    static func json(_ limits: Limits) -> JSONValue {
+        .object(["concurrency": limits.concurrency.map { .int(Int64($0)) } ?? .null, "rateLimit": limits.rateLimit.map(json) ?? .null])
     }
 
     /// Whole seconds print as integers, so `60` round-trips as `60`, not `60.0`.

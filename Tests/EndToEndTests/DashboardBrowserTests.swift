@@ -74,8 +74,8 @@ struct DashboardBrowserTests {
             try db.query("SELECT count(*)::bigint AS n FROM conveyor_jobs WHERE queue = \(tenant.queue) AND \(unsafe: condition)")[0].decode("n")
         }
         let expected: [String: Int64] = [
-            "waiting": try count("state = 'available' AND run_at <= now() AND id <> \(dead)"),
-            "delayed": try count("state = 'available' AND run_at > now()"),
+            "waiting": try count("(state = 'available' OR (state = 'scheduled' AND run_at <= now())) AND id <> \(dead)"),
+            "delayed": try count("state = 'scheduled' AND run_at > now()"),
             "active": try count("state = 'running'"), "completed": try count("state = 'completed'"),
             "dead": 1, "cancelled": try count("state = 'cancelled'"),
         ]

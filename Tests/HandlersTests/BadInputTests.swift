@@ -47,7 +47,7 @@ struct BadInputTests {
         Case(name: "admin key on a tenant function", body: #"{"kind":"noop"}"#, key: .admin, status: 403, code: "forbidden"),
         Case(name: "tenant key on process-batch", path: "/v1/process-batch", body: "{}", key: .tenant, status: 403, code: "forbidden"),
         Case(name: "no key on process-batch", path: "/v1/process-batch", body: "{}", key: .none, status: 401, code: "unauthorized"),
-        Case(name: "process-batch maxJobs too big", path: "/v1/process-batch", body: #"{"maxJobs":5000}"#, key: .processor,
+        Case(name: "process-batch maxJobs too big", path: "/v1/process-batch", body: #"{"maxJobs":20000}"#, key: .processor,
              status: 422, code: "invalid_input", field: "maxJobs"),
         Case(name: "process-batch bad queue", path: "/v1/process-batch", body: #"{"queues":["NO SPACES"]}"#, key: .processor,
              status: 422, code: "invalid_input", field: "queues[0]"),

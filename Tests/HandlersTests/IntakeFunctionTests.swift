@@ -112,7 +112,7 @@ final class IntakeHarness {
             env["OPENAI_MAX_TOKENS"] = "400"
             env["OPENAI_TIMEOUT_SECONDS"] = "\(timeoutSeconds)"
         }
-        let manifest = try Harness.manifest()
+        let manifest = try Harness.manifest(pinning: ["route-intake"], to: queue)
         router = try Router(manifest: manifest)
         var quiet = Logger(label: "intake-test")
         quiet.logLevel = .critical
@@ -147,7 +147,7 @@ final class IntakeHarness {
     func route(_ body: String, key: String? = nil) -> Answer { call("POST", "/v1/intake/route", body, key: key) }
 
     func process() -> Answer {
-        call("POST", "/v1/process-batch", #"{"queues":["\#(queue)"],"maxSeconds":30}"#, key: Harness.processorKey)
+        call("POST", "/v1/process-batch", #"{"queues":["\#(queue)"],"maxSeconds":50}"#, key: Harness.processorKey)
     }
 
     /// The request's row as stored.

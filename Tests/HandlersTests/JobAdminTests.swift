@@ -96,7 +96,7 @@ struct JobAdminTests {
         let second = h.call("POST", "/v1/admin/jobs/purge", body: #"{"olderThanSeconds":3600,"queue":"\#(h.queue)","states":["completed"]}"#, key: Harness.adminKey)
         #expect(second.json["deleted"] == 1 && second.json["more"] == false)
         #expect(try h.db.query("SELECT count(*)::int AS n FROM conveyor_jobs WHERE queue = \(h.queue)")[0].decode("n", as: Int.self) == 2)
-        #expect(try state(h, waiting) == "available")
+        #expect(try state(h, waiting) == "scheduled")
         #expect(h.call("POST", "/v1/admin/jobs/purge", body: #"{"olderThanSeconds":1,"states":["running"]}"#, key: Harness.adminKey).status == 422)
         #expect(h.call("POST", "/v1/admin/jobs/purge", body: #"{}"#, key: Harness.adminKey).status == 422)
         // The running totals follow the deletes.

@@ -19,7 +19,7 @@ struct OperationsTests {
     func databaseCounts(_ h: Harness) throws -> [String: Int64] {
         var counts: [String: Int64] = [:]
         for row in try h.db.query("""
-            SELECT CASE WHEN state = 'available' AND run_at <= now() THEN 'waiting' WHEN state = 'available' THEN 'delayed'
+            SELECT CASE WHEN state = 'available' OR (state = 'scheduled' AND run_at <= now()) THEN 'waiting' WHEN state = 'scheduled' THEN 'delayed'
                         WHEN state = 'running' THEN 'active' ELSE state::text END AS s, count(*)::bigint AS n
             FROM conveyor_jobs WHERE queue = \(h.queue) GROUP BY 1
             """) {

@@ -13,8 +13,8 @@ struct FairClaimTests {
         // The backlog is older and has higher priority than the small queue's jobs, so a claim
         // in global run order would take only backlog.
         try db.execute("""
-            INSERT INTO conveyor_jobs (org_id, queue, kind, payload, priority, run_at, max_attempts)
-            SELECT \(org), \(big), 'noop', '{}', 10, now() - interval '1 hour', 3 FROM generate_series(1, 100000)
+            INSERT INTO conveyor_jobs (org_id, queue, kind, payload, priority, run_at, max_attempts, timeout_ms)
+            SELECT \(org), \(big), 'noop', '{}', 10, now() - interval '1 hour', 3, 2000 FROM generate_series(1, 100000)
             """)
         let store = PostgresJobStore(connection: db)
         let smallIds = try store.enqueue((0..<10).map { _ in newJob(small) }, orgId: org).map(\.id)
@@ -35,8 +35,8 @@ struct FairClaimTests {
         let org = TestDatabase.uniqueOrg()
         defer { _ = try? db.execute("DELETE FROM conveyor_jobs WHERE queue = ANY(\([big, small])::text[])") }
         try db.execute("""
-            INSERT INTO conveyor_jobs (org_id, queue, kind, payload, run_at, max_attempts)
-            SELECT \(org), \(big), 'noop', '{}', now() - interval '1 hour', 3 FROM generate_series(1, 5000)
+            INSERT INTO conveyor_jobs (org_id, queue, kind, payload, run_at, max_attempts, timeout_ms)
+            SELECT \(org), \(big), 'noop', '{}', now() - interval '1 hour', 3, 2000 FROM generate_series(1, 5000)
             """)
         let store = PostgresJobStore(connection: db)
         _ = try store.enqueue((0..<10).map { _ in newJob(small) }, orgId: org)

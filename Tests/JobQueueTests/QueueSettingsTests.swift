@@ -112,7 +112,8 @@ struct QueueSettingsTests {
         let store = PostgresJobStore(connection: db)
         let queue = TestDatabase.uniqueQueue("defaults")
         let org = TestDatabase.uniqueOrg()
-        let kinds = JobKinds([.init(name: "plain"), .init(name: "noop", retry: RetryPolicy(maxAttempts: 2))])
+        let kinds = JobKinds([.init(name: "plain", timeoutSeconds: 2, queueOverride: true),
+                              .init(name: "noop", retry: RetryPolicy(maxAttempts: 2), timeoutSeconds: 2, queueOverride: true)])
         try store.updateQueue(named: queue, replacing: false, with: json(#"{"maxAttempts":7,"backoff":{"baseSeconds":600,"capSeconds":600}}"#))
 
         func attempts(_ request: JobRequest) throws -> Int {

@@ -30,21 +30,26 @@ enum TestDatabase {
     }
 }
 
-/// An executor built from a closure.
+/// An executor built from a closure that blocks, run on the shared blocking pool.
 struct ClosureExecutor: JobExecutor {
-    let body: (ClaimedJob, JobContext) throws -> String
-    func execute(_ job: ClaimedJob, context: JobContext) throws -> String { try body(job, context) }
+    let body: @Sendable (ClaimedJob, JobContext) throws -> String
+    init(body: @escaping @Sendable (ClaimedJob, JobContext) throws -> String) { self.body = body }
+    func start(_ attempt: RunningAttempt) {
+        let body = self.body
+        BlockingExecutor { context in try body(context.job, context) }.start(attempt)
+    }
 }
 
 extension JobKinds {
+    /// Kinds for the engine's tests: attempts of at most 5 s, so budgets of a few seconds fit them.
     static let test = JobKinds([
-        .init(name: "noop", retry: RetryPolicy(maxAttempts: 3, baseSeconds: 1, capSeconds: 60)),
-        .init(name: "fail", retry: RetryPolicy(maxAttempts: 3, baseSeconds: 30, capSeconds: 600)),
+        .init(name: "noop", retry: RetryPolicy(maxAttempts: 3, baseSeconds: 1, capSeconds: 60), timeoutSeconds: 5, queueOverride: true),
+        .init(name: "fail", retry: RetryPolicy(maxAttempts: 3, baseSeconds: 30, capSeconds: 600), timeoutSeconds: 5, queueOverride: true),
     ])
 }
 
 func newJob(_ queue: String, kind: String = "noop", payload: String = "{}", priority: Int = 0, delay: Double? = nil,
-            maxAttempts: Int = 3, key: String? = nil) -> NewJob {
+            maxAttempts: Int = 3, key: String? = nil, flowKey: String = "", timeoutMs: Int = 2000) -> NewJob {
     NewJob(kind: kind, payloadJSON: payload, queue: queue, priority: priority, delaySeconds: delay, runAt: nil,
-           maxAttempts: maxAttempts, idempotencyKey: key)
+           maxAttempts: maxAttempts, idempotencyKey: key, flowKey: flowKey, timeoutMs: timeoutMs)
 }

@@ -1,8 +1,9 @@
 import FoundationEssentials
 import JobQueue
 
-/// `process-batch`: rescues expired leases, then claims and runs due jobs until `maxJobs` or
-/// `maxSeconds`, and answers with a summary. The cron driver calls it with the processor key.
+/// `process-batch`: rescues expired leases, then claims due jobs and runs them concurrently
+/// (up to `parallelism` at once), each within its deadline, until `maxJobs` or `maxSeconds`,
+/// and answers with a summary. The cron driver calls it with the processor key.
 struct ProcessBatchFunction: ConveyorFunction {
     let name = "process-batch"
 
@@ -11,8 +12,9 @@ struct ProcessBatchFunction: ConveyorFunction {
         var maxJobs: Int?
         var maxSeconds: Double?
         var leaseSeconds: Double?
+        var parallelism: Int?
 
-        enum CodingKeys: String, CodingKey { case queues, maxJobs, maxSeconds, leaseSeconds }
+        enum CodingKeys: String, CodingKey { case queues, maxJobs, maxSeconds, leaseSeconds, parallelism }
 
         init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -20,26 +22,31 @@ struct ProcessBatchFunction: ConveyorFunction {
             maxJobs = try c.decodeWholeNumberIfPresent(forKey: .maxJobs)
             maxSeconds = try c.decodeIfPresent(Double.self, forKey: .maxSeconds)
             leaseSeconds = try c.decodeIfPresent(Double.self, forKey: .leaseSeconds)
+            parallelism = try c.decodeWholeNumberIfPresent(forKey: .parallelism)
         }
     }
+
+    /// The most jobs one invocation may claim.
+    static let maxJobsLimit = 10_000
 
     func handle(_ invocation: Invocation, context: FunctionContext) throws -> HTTPResponse {
         let body = try BodyDecoder.decode(Body.self, from: invocation.request, emptyMeans: "{}")
         let options = try Self.options(body)
-        let connection = try context.database()
-        let store = PostgresJobStore(connection: connection)
-        // For /metrics; a counter that cannot be written must never cost a batch.
-        try? store.countBatchInvocation()
+        let store = PostgresJobStore(connection: try context.database())
         let processor = Processor(store: store,
-                                  executor: FunctionExecutor(functions: FunctionRegistry.byName, context: context),
+                                  executor: TaskJobExecutor(runner: FunctionRunner(functions: FunctionRegistry.byName, context: context)),
                                   kinds: context.jobKinds, logger: context.logger)
-        return .json(200, raw: try processor.run(options).json)
+        processor.shouldStop = context.shouldStop
+        processor.stopGraceSeconds = context.stopGraceSeconds
+        let summary = try processor.run(options)
+        if summary.abandoned > 0 { context.mustRecycle = true }
+        return .json(200, raw: summary.json)
     }
 
     static func options(_ body: Body) throws -> BatchOptions {
         let maxJobs = body.maxJobs ?? 100
-        guard (1...1000).contains(maxJobs) else {
-            throw APIError(.invalidInput, "maxJobs: must be between 1 and 1000", details: ["field": "maxJobs"])
+        guard (1...maxJobsLimit).contains(maxJobs) else {
+            throw APIError(.invalidInput, "maxJobs: must be between 1 and \(maxJobsLimit)", details: ["field": "maxJobs"])
         }
         let maxSeconds = body.maxSeconds ?? 50
         guard maxSeconds.isFinite, maxSeconds > 0, maxSeconds <= 600 else {
@@ -50,6 +57,10 @@ struct ProcessBatchFunction: ConveyorFunction {
                 throw APIError(.invalidInput, "leaseSeconds: must be between 1 and 86400", details: ["field": "leaseSeconds"])
             }
         }
+        let parallelism = body.parallelism ?? BatchOptions.defaultParallelism
+        guard (1...BatchOptions.maxParallelism).contains(parallelism) else {
+            throw APIError(.invalidInput, "parallelism: must be between 1 and \(BatchOptions.maxParallelism)", details: ["field": "parallelism"])
+        }
         if let queues = body.queues {
             guard (1...100).contains(queues.count) else {
                 throw APIError(.invalidInput, "queues: must list 1 to 100 queues, or be left out for all", details: ["field": "queues"])
@@ -58,6 +69,7 @@ struct ProcessBatchFunction: ConveyorFunction {
                 throw APIError(.invalidInput, "queues[\(bad)]: is not a valid queue name", details: ["field": .string("queues[\(bad)]")])
             }
         }
-        return BatchOptions(queues: body.queues, maxJobs: maxJobs, maxSeconds: maxSeconds, leaseSeconds: body.leaseSeconds)
+        return BatchOptions(queues: body.queues, maxJobs: maxJobs, maxSeconds: maxSeconds, leaseSeconds: body.leaseSeconds,
+                            parallelism: parallelism)
     }
 }
