@@ -73,6 +73,7 @@ extension BatchSummary {
         w.field("tooLong", tooLong)
         w.field("maxRunning", maxRunning)
         w.field("durationMs", durationMs)
+        if unlistedJobs > 0 { w.field("unlistedJobs", unlistedJobs) }
         w.beginArray("jobs")
         for job in jobs {
             w.beginObject()

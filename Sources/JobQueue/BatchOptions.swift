@@ -67,7 +67,13 @@ public struct BatchSummary: Sendable, Equatable {
     /// The most jobs that ran at once.
     public var maxRunning = 0
     public var durationMs = 0
+    /// What became of each job, in the order outcomes were recorded: the first
+    /// `maxListedJobs`; `unlistedJobs` counts the rest.
     public var jobs: [Entry] = []
+    public var unlistedJobs = 0
+
+    /// The most entries `jobs` holds: a summary stays readable (and small) however large the batch.
+    public static let maxListedJobs = 1000
 
     public init() {}
 }

@@ -135,7 +135,11 @@ extension BatchRun {
                 case .dead: label = "dead"; summary.dead += 1
                 }
             }
-            summary.jobs.append(.init(id: outcome.jobId, kind: kind, outcome: label, ms: outcome.durationMs))
+            if summary.jobs.count < BatchSummary.maxListedJobs {
+                summary.jobs.append(.init(id: outcome.jobId, kind: kind, outcome: label, ms: outcome.durationMs))
+            } else {
+                summary.unlistedJobs += 1
+            }
         }
     }
 
@@ -191,3 +195,4 @@ extension BatchRun {
         _ = try? processor.store.release(unstarted, owner: owner)
     }
 }
+

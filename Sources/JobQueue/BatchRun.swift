@@ -220,9 +220,7 @@ final class BatchRun {
     /// job rather than the statement that records a thousand.
     static func resultProblem(_ json: String) -> String? {
         if json.utf8.count > Self.maxResultBytes { return "it is \(json.utf8.count) bytes; the limit is \(maxResultBytes)" }
-        guard let value = try? JSONValue.parse(Data(json.utf8)) else { return "it is not valid JSON" }
-        if value.containsNUL { return "it contains the NUL character" }
-        return nil
+        return JSONSyntax.problem(json)
     }
 
     /// The largest result a job may store.

@@ -97,31 +97,37 @@ extension JobQueueSchema {
     /// without a run time of its own, such as a rescued one) and wait_ms. Starts with a comma.
     /// A release hands a claim back unstarted: it is no outcome and must not be passed here.
     static func endedDeltas(_ ended: String) -> String {
+        // One pass over the ended rows into a handful of groups; each rollup then sums those.
         """
-        , rollup_totals AS (
+        , ended_groups AS (
+            SELECT e.queue, e.kind, e.outcome, e.finished_state,
+                   \(bucketOf("e.run_ms")) AS run_bucket, \(bucketOf("e.wait_ms")) AS wait_bucket,
+                   count(*) AS n, count(e.run_ms) AS timed, coalesce(sum(e.run_ms), 0) AS run_total, sum(e.wait_ms) AS wait_total
+            FROM \(ended) e GROUP BY 1, 2, 3, 4, 5, 6
+        ), rollup_totals AS (
             INSERT INTO conveyor_job_totals (queue, kind, state, jobs)
-            SELECT e.queue, e.kind, e.finished_state, count(*) FROM \(ended) e
-            WHERE e.finished_state IS NOT NULL GROUP BY 1, 2, 3
+            SELECT g.queue, g.kind, g.finished_state, sum(g.n) FROM ended_groups g
+            WHERE g.finished_state IS NOT NULL GROUP BY 1, 2, 3
         ), rollup_minutes AS (
             INSERT INTO conveyor_job_minutes (minute, queue, kind, completed, failed)
-            SELECT date_trunc('minute', now()), e.queue, e.kind,
-                   count(*) FILTER (WHERE e.outcome = 'completed'), count(*) FILTER (WHERE e.outcome <> 'completed')
-            FROM \(ended) e GROUP BY 2, 3
+            SELECT date_trunc('minute', now()), g.queue, g.kind,
+                   coalesce(sum(g.n) FILTER (WHERE g.outcome = 'completed'), 0), coalesce(sum(g.n) FILTER (WHERE g.outcome <> 'completed'), 0)
+            FROM ended_groups g GROUP BY 2, 3
         ), rollup_timings AS (
             INSERT INTO conveyor_job_timings (minute, queue, kind, measure, bucket, jobs, total_ms)
-            SELECT date_trunc('minute', now()), x.queue, x.kind, x.measure, x.bucket, count(*), sum(x.ms) FROM (
-                SELECT e.queue, e.kind, 'r'::"char" AS measure, e.run_ms AS ms, \(bucketOf("e.run_ms")) AS bucket
-                FROM \(ended) e WHERE e.run_ms IS NOT NULL
+            SELECT date_trunc('minute', now()), x.queue, x.kind, x.measure, x.bucket, sum(x.n), sum(x.ms) FROM (
+                SELECT g.queue, g.kind, 'r'::"char" AS measure, g.run_bucket AS bucket, g.timed AS n, g.run_total AS ms
+                FROM ended_groups g WHERE g.timed > 0
                 UNION ALL
-                SELECT e.queue, e.kind, 'w'::"char", e.wait_ms, \(bucketOf("e.wait_ms")) FROM \(ended) e
+                SELECT g.queue, g.kind, 'w'::"char", g.wait_bucket, g.n, g.wait_total FROM ended_groups g
             ) x GROUP BY 2, 3, 4, 5
         ), rollup_processed AS (
             INSERT INTO conveyor_job_processed (queue, kind, outcome, jobs)
-            SELECT e.queue, e.kind, e.outcome, count(*) FROM \(ended) e GROUP BY 1, 2, 3
+            SELECT g.queue, g.kind, g.outcome, sum(g.n) FROM ended_groups g GROUP BY 1, 2, 3
         ), rollup_histogram AS (
             INSERT INTO conveyor_job_run_histogram (queue, kind, bucket, jobs, total_ms)
-            SELECT e.queue, e.kind, \(bucketOf("e.run_ms")), count(*), sum(e.run_ms)
-            FROM \(ended) e WHERE e.run_ms IS NOT NULL GROUP BY 1, 2, 3
+            SELECT g.queue, g.kind, g.run_bucket, sum(g.timed), sum(g.run_total)
+            FROM ended_groups g WHERE g.timed > 0 GROUP BY 1, 2, 3
         )
         """
     }

@@ -73,3 +73,4 @@ struct ProcessBatchFunction: ConveyorFunction {
                             parallelism: parallelism)
     }
 }
+
