@@ -5,9 +5,16 @@ import Logging
 import Postgres
 
 // Queue benchmark: release build, real PostgreSQL (DATABASE_URL), everything compared in one run.
-// Prints jobs/s for batch enqueue, a single drain, a 4-way drain, and pgbench's claim+complete
-// ceiling on the same cluster, then a drain across 10 queues without and with limits set (so
-// high they never bind: what is measured is the cost of checking them), and the ratios.
+//
+// 1. Drain against a fair ceiling: noop jobs drained by one and by four process-batch
+//    invocations, beside pgbench on a minimal job table (id, queue, payload, status, priority,
+//    run_at, attempts, created_at; one partial index in pickup order) claiming the same 1,000 at a
+//    time with FOR UPDATE SKIP LOCKED and completing them by id array.
+// 2. Flow control: 10 queues drained without limits and with limits that never bind.
+// 3. Slow jobs: 1,000 jobs that each wait 200 ms, one invocation at parallelism 100, against the
+//    ideal 500 jobs/s.
+// 4. Fairness: another org's due job behind a flood of 20,000 delayed jobs in 20,000 queue names,
+//    and 100 noop jobs of one org behind 1,000 slow jobs of another at priority 100.
 // Run it through bench/queue/run.
 
 let env = ProcessInfo.processInfo.environment
@@ -33,10 +40,18 @@ func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
     FileHandle.standardError.write(Data("queue-bench: \(message)\n".utf8))
     exit(1)
 }
+func line(_ label: String, _ value: Double, _ unit: String = "jobs/s") {
+    print(label.padding(toLength: 52, withPad: " ", startingAt: 0) + String(format: "%10.0f %@", value, unit))
+}
+func ratio(_ label: String, _ value: Double) {
+    print(label.padding(toLength: 52, withPad: " ", startingAt: 0) + String(format: "%10.2f", value))
+}
 
 let admin = try Connection(url: url)
 try ConveyorSchema.migrate(admin)
 let tenantKey = try Organizations.create(name: "bench", connection: admin).key
+// BENCH_SQL runs a script after the migrations, to try a schema change against the same run.
+if let experiment = env["BENCH_SQL"] { try admin.unsafeExecuteScript(experiment) }
 
 /// Every phase starts from the same table state: empty, vacuumed and analyzed.
 func reset() throws {
@@ -47,24 +62,24 @@ func reset() throws {
 func remaining(_ queues: [String]) throws -> Int {
     try admin.query("SELECT count(*)::int AS n FROM conveyor_jobs WHERE queue = ANY(\(queues)::text[]) AND state <> 'completed'")[0].decode("n")
 }
-func remaining(_ queue: String) throws -> Int { try remaining([queue]) }
 
-/// Enqueues `total` noop jobs in batches of 1000 through the enqueue function, the batches
-/// dealt round-robin across `queues`.
-func enqueueAll(_ queues: [String]) -> Double {
+/// Enqueues `count` jobs in batches of 1000 through the enqueue function, the batches dealt
+/// round-robin across `queues`.
+@discardableResult
+func enqueueAll(_ queues: [String], count: Int = total, key: String = tenantKey, job: (String) -> String = { queue in
+    #"{"kind":"noop","queue":"\#(queue)","payload":{"to":"user@example.com","n":42}}"#
+}) -> Double {
     let ctx = context()
     let bodies = queues.map { queue -> String in
-        let job = #"{"kind":"noop","queue":"\#(queue)","payload":{"to":"user@example.com","n":42}}"#
-        return #"{"jobs":["# + Array(repeating: job, count: 1000).joined(separator: ",") + "]}"
+        #"{"jobs":["# + Array(repeating: job(queue), count: 1000).joined(separator: ",") + "]}"
     }
     let start = now()
-    for n in 0..<(total / 1000) {
-        let r = call(ctx, "POST", "/v1/jobs", key: tenantKey, body: bodies[n % bodies.count])
+    for n in 0..<(count / 1000) {
+        let r = call(ctx, "POST", "/v1/jobs", key: key, body: bodies[n % bodies.count])
         if r.status != 201 { fail("enqueue answered \(r.status): \(String(decoding: r.body, as: UTF8.self))") }
     }
-    return Double(total) / (now() - start)
+    return Double(count) / (now() - start)
 }
-func enqueueAll(_ queue: String) -> Double { enqueueAll([queue]) }
 
 /// Sets (or clears) limits on `queues` that are far above what the drain can reach.
 func setLimits(_ queues: [String], on: Bool) throws {
@@ -74,13 +89,11 @@ func setLimits(_ queues: [String], on: Bool) throws {
     for queue in queues { try store.updateQueue(named: queue, replacing: false, with: patch) }
 }
 
-/// Drains `queue` with `workers` concurrent process-batch invocations (maxJobs 1000), each on its own connection.
-func drain(_ queue: String, workers: Int) throws -> Double { try drain([queue], workers: workers) }
-
-/// Drains `queues` together: each process-batch call names them all and shares its claim among them.
-func drain(_ queues: [String], workers: Int) throws -> Double {
+/// Drains `queues` with `workers` concurrent process-batch invocations, each on its own
+/// connection and thread, each calling until a call claims nothing.
+func drain(_ queues: [String], workers: Int, maxJobs: Int = 10_000, parallelism: Int = 32) throws -> Double {
     let list = queues.map { "\"\($0)\"" }.joined(separator: ",")
-    let body = #"{"queues":[\#(list)],"maxJobs":1000,"maxSeconds":50}"#
+    let body = #"{"queues":[\#(list)],"maxJobs":\#(maxJobs),"maxSeconds":50,"parallelism":\#(parallelism)}"#
     let group = DispatchGroup()
     let start = now()
     for _ in 0..<workers {
@@ -90,7 +103,7 @@ func drain(_ queues: [String], workers: Int) throws -> Double {
             let ctx = context()
             while true {
                 let r = call(ctx, "POST", "/v1/process-batch", key: processorKey, body: body)
-                if r.status != 200 { fail("process-batch answered \(r.status)") }
+                if r.status != 200 { fail("process-batch answered \(r.status): \(String(decoding: r.body, as: UTF8.self))") }
                 guard let summary = try? JSONValue.parse(r.body), let claimed = summary["claimed"]?.intValue else { fail("bad summary") }
                 if claimed == 0 { break }
             }
@@ -103,17 +116,35 @@ func drain(_ queues: [String], workers: Int) throws -> Double {
     return rate
 }
 
-/// pgbench with one statement claiming 100 jobs and one completing them, on the same table.
-func pgbenchCeiling(_ queue: String, clients: Int) throws -> Double {
-    let script = FileManager.default.temporaryDirectory.appendingPathComponent("conveyor-claim-\(clients).sql")
+/// The fair ceiling: pgbench on a minimal job table, claiming 1,000 at a time and completing
+/// them by id array, `total` jobs in all.
+func pgbenchCeiling(clients: Int) throws -> Double {
+    try admin.unsafeExecuteScript("""
+        DROP TABLE IF EXISTS bench_minimal_jobs;
+        CREATE TABLE bench_minimal_jobs (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            queue text NOT NULL,
+            payload jsonb NOT NULL,
+            status text NOT NULL DEFAULT 'available',
+            priority smallint NOT NULL DEFAULT 0,
+            run_at timestamptz NOT NULL DEFAULT now(),
+            attempts smallint NOT NULL DEFAULT 0,
+            created_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX bench_minimal_jobs_pickup ON bench_minimal_jobs (queue, priority DESC, run_at, id) WHERE status = 'available';
+        INSERT INTO bench_minimal_jobs (queue, payload) SELECT 'q', '{"to":"user@example.com","n":42}' FROM generate_series(1, \(total));
+        """)
+    try admin.execute("VACUUM ANALYZE bench_minimal_jobs")
+    let script = FileManager.default.temporaryDirectory.appendingPathComponent("conveyor-minimal-\(clients).sql")
     try """
-        WITH due AS (SELECT id FROM conveyor_jobs WHERE state = 'available' AND run_at <= now() AND queue = '\(queue)' ORDER BY priority DESC, run_at, id LIMIT 100 FOR UPDATE SKIP LOCKED) UPDATE conveyor_jobs j SET state = 'running', attempt = j.attempt + 1, locked_by = ('00000000-0000-0000-0000-' || lpad(:client_id::text, 12, '0'))::uuid, locked_until = now() + interval '80 seconds', started_at = now() FROM due WHERE j.id = due.id;
-        UPDATE conveyor_jobs SET state = 'completed', result = payload, finished_at = now(), duration_ms = 0, locked_by = NULL, locked_until = NULL WHERE state = 'running' AND locked_by = ('00000000-0000-0000-0000-' || lpad(:client_id::text, 12, '0'))::uuid;
+        WITH due AS (SELECT id FROM bench_minimal_jobs WHERE status = 'available' AND queue = 'q' AND run_at <= now() ORDER BY priority DESC, run_at, id LIMIT 1000 FOR UPDATE SKIP LOCKED), claimed AS (UPDATE bench_minimal_jobs j SET status = 'running', attempts = j.attempts + 1 FROM due WHERE j.id = due.id RETURNING j.id, j.payload) SELECT coalesce(array_agg(id), '{}') AS ids FROM claimed \\gset
+        UPDATE bench_minimal_jobs SET status = 'completed' WHERE id = ANY(':ids'::bigint[]);
 
         """.write(to: script, atomically: true, encoding: .utf8)
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "\(pgbin)/pgbench")
-    p.arguments = ["-n", "-f", script.path, "-c", String(clients), "-j", String(clients), "-t", String(total / 100 / clients), url]
+    // Every client claims until the table is empty: the last claims find less, or nothing.
+    p.arguments = ["-n", "-f", script.path, "-c", String(clients), "-j", String(clients), "-t", String((total + 999) / 1000 / clients + 1), url]
     let out = Pipe()
     p.standardOutput = out
     p.standardError = FileHandle.nullDevice
@@ -122,55 +153,102 @@ func pgbenchCeiling(_ queue: String, clients: Int) throws -> Double {
     p.waitUntilExit()
     guard p.terminationStatus == 0,
           let line = text.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") }),
-          let tps = Double(line.dropFirst(6).prefix { $0 != " " }) else { fail("pgbench failed: \(text)") }
-    let left = try remaining(queue)
-    if left != 0 { fail("pgbench left \(left) jobs in \(queue)") }
-    return tps * 100
+          let tps = Double(line.dropFirst(6).prefix { $0 != " " }),
+          let countLine = text.split(separator: "\n").first(where: { $0.hasPrefix("number of transactions actually processed: ") }),
+          let transactions = Double(countLine.split(separator: " ").last?.split(separator: "/").first ?? "") else { fail("pgbench failed: \(text)") }
+    let left: Int = try admin.query("SELECT count(*)::int AS n FROM bench_minimal_jobs WHERE status <> 'completed'")[0].decode("n")
+    if left != 0 { fail("pgbench left \(left) jobs") }
+    try admin.execute("DROP TABLE bench_minimal_jobs")
+    // Jobs per second: the whole table over the run's time (transactions / tps).
+    return Double(total) / (transactions / tps)
 }
 
 let sync = try admin.query("SHOW synchronous_commit")[0].decode(0, as: String.self)
 print("queue-bench: \(total) noop jobs, synchronous_commit=\(sync), \(ProcessInfo.processInfo.activeProcessorCount) cores")
 
+// 1. Drain against the fair ceiling.
 try reset()
-let enqueueRate = enqueueAll("bench-1")
-print(String(format: "enqueue (batches of 1000, in process)      %9.0f jobs/s", enqueueRate))
-let drainRate = try drain("bench-1", workers: 1)
-print(String(format: "drain, 1 invocation (maxJobs 1000)          %9.0f jobs/s", drainRate))
+line("enqueue (batches of 1000, in process)", enqueueAll(["bench-1"]))
+let drainRate = try drain(["bench-1"], workers: 1)
+line("drain, 1 invocation (claims of 1000)", drainRate)
 try reset()
-_ = enqueueAll("bench-4")
-let drain4Rate = try drain("bench-4", workers: 4)
-print(String(format: "drain, 4 concurrent invocations             %9.0f jobs/s", drain4Rate))
+enqueueAll(["bench-4"])
+let drain4Rate = try drain(["bench-4"], workers: 4)
+line("drain, 4 concurrent invocations", drain4Rate)
 try reset()
-_ = enqueueAll("bench-pg1")
-let ceiling1 = try pgbenchCeiling("bench-pg1", clients: 1)
-print(String(format: "pgbench claim 100 + complete, 1 client      %9.0f jobs/s", ceiling1))
-try reset()
-_ = enqueueAll("bench-pg4")
-let ceiling4 = try pgbenchCeiling("bench-pg4", clients: 4)
-print(String(format: "pgbench claim 100 + complete, 4 clients     %9.0f jobs/s", ceiling4))
-print(String(format: "ratio drain/pgbench (1 vs 1 client)         %9.2f", drainRate / ceiling1))
-print(String(format: "ratio drain-4/pgbench (4 vs 4 clients)      %9.2f", drain4Rate / ceiling4))
-print(String(format: "ratio drain-4/drain-1                       %9.2f", drain4Rate / drainRate))
+let ceiling1 = try pgbenchCeiling(clients: 1)
+line("pgbench minimal table, claim 1000 + complete, 1 client", ceiling1)
+let ceiling4 = try pgbenchCeiling(clients: 4)
+line("pgbench minimal table, claim 1000 + complete, 4 clients", ceiling4)
+ratio("ratio drain/ceiling (1 vs 1 client)", drainRate / ceiling1)
+ratio("ratio drain-4/ceiling (4 vs 4 clients)", drain4Rate / ceiling4)
 
-// Flow control: the same 10 queues drained without limits, then with limits that never bind.
+// 2. Flow control: the same 10 queues drained without limits, then with limits that never bind.
 let ten = (0..<10).map { "bench-q\($0)" }
 func tenQueueDrain(workers: Int, limited: Bool) throws -> Double {
     try reset()
     try setLimits(ten, on: limited)
-    _ = enqueueAll(ten)
+    enqueueAll(ten)
     return try drain(ten, workers: workers)
 }
 let free1 = try tenQueueDrain(workers: 1, limited: false)
-print(String(format: "drain 10 queues, 1 invocation, no limits    %9.0f jobs/s", free1))
+line("drain 10 queues, 1 invocation, no limits", free1)
 let limited1 = try tenQueueDrain(workers: 1, limited: true)
-print(String(format: "drain 10 queues, 1 invocation, limits set   %9.0f jobs/s", limited1))
+line("drain 10 queues, 1 invocation, limits set", limited1)
 let free4 = try tenQueueDrain(workers: 4, limited: false)
-print(String(format: "drain 10 queues, 4 invocations, no limits   %9.0f jobs/s", free4))
+line("drain 10 queues, 4 invocations, no limits", free4)
 let limited4 = try tenQueueDrain(workers: 4, limited: true)
-print(String(format: "drain 10 queues, 4 invocations, limits set  %9.0f jobs/s", limited4))
-print(String(format: "ratio limited/unlimited, 10 queues, 1 inv.  %9.2f", limited1 / free1))
-print(String(format: "ratio limited/unlimited, 10 queues, 4 inv.  %9.2f", limited4 / free4))
-print(String(format: "ratio limited 10 queues/drain-1 (1 queue)   %9.2f", limited1 / drainRate))
-print(String(format: "ratio limited 10 queues/drain-4 (1 queue)   %9.2f", limited4 / drain4Rate))
+line("drain 10 queues, 4 invocations, limits set", limited4)
+ratio("ratio limited/unlimited, 10 queues, 1 invocation", limited1 / free1)
+ratio("ratio limited/unlimited, 10 queues, 4 invocations", limited4 / free4)
 try setLimits(ten, on: false)
+
+// 3. Slow jobs: 1,000 jobs of 200 ms, one invocation, parallelism 100.
+try reset()
+let slowCount = 1000
+enqueueAll(["bench-slow"], count: slowCount) { queue in #"{"kind":"sleep","queue":"\#(queue)","timeoutSeconds":2,"payload":{"ms":200}}"# }
+let slowStart = now()
+let slowAnswer = call(context(), "POST", "/v1/process-batch", key: processorKey,
+                      body: #"{"queues":["bench-slow"],"maxJobs":\#(slowCount),"maxSeconds":60,"parallelism":100}"#)
+let slowSeconds = now() - slowStart
+let slowSummary = try JSONValue.parse(slowAnswer.body)
+let slowDone = slowSummary["completed"]?.intValue ?? 0
+line("slow jobs: 1000 x 200 ms, parallelism 100", Double(slowDone) / slowSeconds)
+line("slow jobs: ideal (100 at a time, 200 ms each)", 500)
+ratio("ratio slow jobs/ideal", Double(slowDone) / slowSeconds / 500)
+print("  completed \(slowDone) of \(slowCount), at most \(slowSummary["maxRunning"]?.intValue ?? 0) at once, in \(String(format: "%.2f", slowSeconds)) s; timed out \(slowSummary["timedOut"]?.intValue ?? -1)")
+
+// 4. Fairness.
+try reset()
+let floodKey = try Organizations.create(name: "bench flood", connection: admin).key
+let victimKey = try Organizations.create(name: "bench victim", connection: admin).key
+let floodCtx = context()
+for batch in 0..<20 {
+    let jobs = (0..<1000).map { #"{"kind":"noop","queue":"bench-x\#(batch)-\#($0)","delaySeconds":31536000}"# }
+    let r = call(floodCtx, "POST", "/v1/jobs", key: floodKey, body: #"{"jobs":[\#(jobs.joined(separator: ","))]}"#)
+    if r.status != 201 { fail("flood enqueue answered \(r.status)") }
+}
+let victim = call(floodCtx, "POST", "/v1/jobs", key: victimKey, body: #"{"kind":"noop","queue":"bench-victim"}"#)
+let victimId: Int64 = try JSONValue.parse(victim.body)["id"]?.intValue ?? 0
+let floodStart = now()
+let first = try JSONValue.parse(call(context(), "POST", "/v1/process-batch", key: processorKey, body: #"{"maxJobs":100,"maxSeconds":5}"#).body)
+let floodMs = (now() - floodStart) * 1000
+let victimState: String = try admin.query("SELECT state::text AS s FROM conveyor_jobs WHERE id = \(victimId)")[0].decode("s")
+print("fairness, 20,000 delayed jobs in 20,000 queues + 1 due job of another org:")
+print("  first invocation: claimed \(first["claimed"]?.intValue ?? -1) in \(String(format: "%.1f", floodMs)) ms; the other org's job is \(victimState)")
+try admin.execute("DELETE FROM conveyor_jobs WHERE queue LIKE 'bench-x%'")
+
+try reset()
+enqueueAll(["bench-slowa"], count: 1000, key: floodKey) { queue in #"{"kind":"sleep","queue":"\#(queue)","priority":100,"timeoutSeconds":2,"payload":{"ms":200}}"# }
+let victims = try JSONValue.parse(call(context(), "POST", "/v1/jobs", key: victimKey,
+                                       body: #"{"jobs":[\#(Array(repeating: #"{"kind":"noop","queue":"bench-fastb"}"#, count: 100).joined(separator: ","))]}"#).body)
+var victimIds: [Int64] = []
+if case .array(let jobs)? = victims["jobs"] { victimIds = jobs.compactMap { $0["id"]?.intValue } }
+let mixedStart = now()
+let mixed = try JSONValue.parse(call(context(), "POST", "/v1/process-batch", key: processorKey,
+                                     body: #"{"maxJobs":1000,"maxSeconds":5,"parallelism":32}"#).body)
+let mixedSeconds = now() - mixedStart
+let victimsDone: Int = try admin.query("SELECT count(*)::int AS n FROM conveyor_jobs WHERE id = ANY(\(victimIds)::bigint[]) AND state = 'completed'")[0].decode("n")
+print("fairness, 1,000 slow jobs of one org at priority 100 + 100 noop jobs of another, one invocation (5 s, parallelism 32):")
+print("  the other org's noops completed: \(victimsDone) of \(victimIds.count); slow ones completed \(Int(mixed["completed"]?.intValue ?? 0) - victimsDone); answered in \(String(format: "%.2f", mixedSeconds)) s")
 try reset()
