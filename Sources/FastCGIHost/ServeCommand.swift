@@ -27,7 +27,7 @@ struct ServeConfig {
     func workerArguments(slot: Int, listenFD: Int32, scoreboardFD: Int32) -> [String] {
         ["worker", "--listen-fd", "\(listenFD)", "--scoreboard-fd", "\(scoreboardFD)", "--slot", "\(slot)",
          "--listen", listen.description, "--workers", "\(workers)", "--max-requests", "\(maxRequests)",
-         "--slow-seconds", "\(slowSeconds)", "--read-timeout", "\(readTimeout)", "--group-wait-us", "\(groupWaitUs)", "--manifest", manifestPath, "--pool", pool]
+         "--slow-seconds", "\(slowSeconds)", "--read-timeout", "\(readTimeout)", "--group-wait-us", "\(groupWaitUs)", "--grace", "\(grace)", "--manifest", manifestPath, "--pool", pool]
     }
 }
 
@@ -37,7 +37,9 @@ struct ServeCommand: ParsableCommand {
         abstract: "Serve the functions over FastCGI with a master and a static pool of worker processes.",
         discussion: """
         SIGTERM, SIGINT or SIGQUIT stop gracefully: the listener closes, each worker finishes its request in \
-        flight, and stragglers are killed after --grace seconds. Configuration errors print one line and exit 2.
+        flight (a process-batch stops claiming, hands back the jobs it has not started and gives running ones \
+        --grace less 2 seconds), and stragglers are killed after --grace seconds. Configuration errors print one \
+        line and exit 2.
         """)
 
     @Option(help: "unix:/path.sock or 127.0.0.1:PORT.") var listen: String?

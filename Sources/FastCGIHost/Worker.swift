@@ -18,12 +18,16 @@ struct Worker {
     var manifestPath: String
     var readTimeout: Double
     var groupWaitSeconds: Double
+    /// The master's grace period: a worker stopping gives jobs in flight this, less a margin
+    /// for recording them and answering, before the master kills it.
+    var graceSeconds: Double
 
     static let stopSignals = [SIGTERM, SIGINT, SIGQUIT]
+    /// What a stopping worker keeps of the grace to record its jobs' outcomes and answer.
+    static let answerMargin = 2.0
 
     func run() throws {
         let wake = try SignalPipe.install(Self.stopSignals)
-        let master = getppid()
         let board = try Scoreboard.attach(fd: scoreboardFD)
         board.set(slot, .pid, UInt64(getpid()))
         board.setState(slot, .idle)
@@ -36,6 +40,13 @@ struct Worker {
         let context = FunctionContext(manifest: manifest, logger: logger)
         let pool = self.pool
         context.poolStatus = { board.report(pool) }
+        let master = getppid()
+        let orphaned = OrphanCheck(master: master)
+        // A process-batch running when SIGTERM comes stops claiming at once, hands back what it
+        // has not started, and gives running jobs the grace less a margin to record and answer.
+        let stopRequested = { SignalPipe.hasSeen(Self.stopSignals) || board.get(.stopping) != 0 || orphaned() }
+        context.shouldStop = stopRequested
+        context.stopGraceSeconds = max(0, graceSeconds - Self.answerMargin)
         let responder = RouterResponder(router: router, context: context, board: board, slot: slot, slowSeconds: pool.slowSeconds)
 
         var options = FCGIConnectionOptions()
@@ -49,8 +60,9 @@ struct Worker {
         loop.groupWaitSeconds = groupWaitSeconds
         loop.wakeFD = wake
         let slot = self.slot
-        let orphaned = OrphanCheck(master: master)
-        loop.shouldStop = { SignalPipe.hasSeen(Self.stopSignals) || board.get(.stopping) != 0 || orphaned() }
+        // A job that would not stop at its deadline may still be running on a thread: end this
+        // process once its answer is out, and the master starts a fresh one.
+        loop.shouldStop = { stopRequested() || context.mustRecycle }
         loop.connectionAccepted = {
             board.add(slot, .connections)
             board.add(slot, .connectionsTotal)

@@ -14,6 +14,7 @@ struct WorkerCommand: ParsableCommand {
     @Option var slowSeconds: Double
     @Option var readTimeout: Double
     @Option var groupWaitUs: Int = 0
+    @Option var grace: Double = 10
     @Option var manifest: String
     @Option var pool: String
 
@@ -21,7 +22,7 @@ struct WorkerCommand: ParsableCommand {
         let worker = Worker(listenFD: listenFD, scoreboardFD: scoreboardFD, slot: slot,
                             pool: PoolIdentity(name: pool, listen: listen, maxRequests: maxRequests, slowSeconds: slowSeconds),
                             workers: workers, manifestPath: manifest, readTimeout: readTimeout,
-                            groupWaitSeconds: Double(groupWaitUs) / 1e6)
+                            groupWaitSeconds: Double(groupWaitUs) / 1e6, graceSeconds: grace)
         do {
             try worker.run()
         } catch {
