@@ -17,6 +17,8 @@ final class Stack: @unchecked Sendable {
     let httpPort: Int
     let cgiPort: Int
     let databaseURL: String
+    /// The database this stack created for itself, dropped when it stops.
+    private var ownDatabase: (name: String, adminURL: String)?
     var baseURL: String { "http://127.0.0.1:\(httpPort)" }
     var cgiURL: String { "http://127.0.0.1:\(cgiPort)" }
     var fcgiSocket: String { dir.appendingPathComponent("fcgi.sock").path }
@@ -39,6 +41,10 @@ final class Stack: @unchecked Sendable {
         var grace = 10
         /// More environment for the stack's processes (e.g. an SMTP server for send-email).
         var environment: [String: String] = [:]
+        /// A database of the stack's own in the test cluster, for tests that must call
+        /// process-batch on every queue (fairness across orgs and queue names) without touching
+        /// other suites' jobs.
+        var ownDatabase = false
     }
 
     init(_ options: Options = Options()) throws {
@@ -46,9 +52,16 @@ final class Stack: @unchecked Sendable {
             Issue.record("DATABASE_URL is not set: run the tests through scripts/test")
             throw ConfigurationError("DATABASE_URL is not set")
         }
-        databaseURL = url
         extraEnvironment = options.environment
-        try ConveyorSchema.migrate(Connection(url: url))
+        if options.ownDatabase {
+            let name = "conveyor_e2e_\(UUID().uuidString.prefix(8).lowercased())"
+            try Connection(url: url).unsafeExecuteScript("CREATE DATABASE \(name)")
+            ownDatabase = (name, url)
+            databaseURL = Self.url(url, database: name)
+        } else {
+            databaseURL = url
+        }
+        try ConveyorSchema.migrate(Connection(url: databaseURL))
         dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("conveyor-e2e-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("tmp"), withIntermediateDirectories: true)
         // nginx workers run as nobody: they must reach the sockets in here.
@@ -146,10 +159,10 @@ final class Stack: @unchecked Sendable {
         try waitFor("nginx") { Self.canConnect(port: self.httpPort) }
     }
 
-    func startWatcher(queues: [String]) throws {
-        precondition(!queues.isEmpty, "a watcher on the shared cluster must be scoped to the test's queues")
-        watcher = try launch(Self.binDir.appendingPathComponent("cron-driver").path, ["watch", "--queues", queues.joined(separator: ",")],
-                             log: "cron-driver.log")
+    func startWatcher(queues: [String], arguments: [String] = []) throws {
+        precondition(!queues.isEmpty || ownDatabase != nil, "a watcher on the shared cluster must be scoped to the test's queues")
+        let scope = queues.isEmpty ? [] : ["--queues", queues.joined(separator: ",")]
+        watcher = try launch(Self.binDir.appendingPathComponent("cron-driver").path, ["watch"] + scope + arguments, log: "cron-driver.log")
     }
 
     /// Stops everything this stack started, in reverse order.
@@ -171,6 +184,17 @@ final class Stack: @unchecked Sendable {
         if ProcessInfo.processInfo.environment["CONVEYOR_KEEP_E2E"] == nil {
             try? FileManager.default.removeItem(at: dir)
         }
+        if let own = ownDatabase {
+            _ = try? Connection(url: own.adminURL).unsafeExecuteScript("DROP DATABASE IF EXISTS \(own.name) WITH (FORCE)")
+        }
+    }
+
+    /// `url` with its database name replaced.
+    static func url(_ url: String, database: String) -> String {
+        let parts = url.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let base = parts[0]
+        let prefix = base.lastIndex(of: "/").map { base[...$0] } ?? base[...]
+        return prefix + database + (parts.count > 1 ? "?" + parts[1] : "")
     }
 
     /// The tail of one of the stack's logs, for failure messages.

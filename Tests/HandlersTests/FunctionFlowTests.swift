@@ -15,6 +15,24 @@ struct FunctionFlowTests {
         #expect(throws: ConfigurationError.self) { try Router(manifest: trimmed) }
     }
 
+    /// A kind's queue carries its limits (the email queue's rate): the shipped kinds that do real
+    /// work keep their jobs there, and the diagnostic ones may go anywhere. Every kind's attempt
+    /// limit fits the default budget of process-batch (50 s) and of the crontab line.
+    @Test func kindsKeepTheirQueuesAndFitTheDefaultBudget() throws {
+        let kinds = try Harness.manifest().jobKinds
+        for name in ["send-email", "route-intake"] {
+            let kind = try #require(kinds[name])
+            #expect(!kind.queueOverride, "\(name)")
+            #expect(throws: JobQueueError.self) { try JobRequest(kind: name, queue: "default").validated(kinds: kinds) }
+            #expect(try JobRequest(kind: name, queue: kind.queue).validated(kinds: kinds).queue == kind.queue)
+        }
+        for name in ["noop", "fail", "sleep"] { #expect(try #require(kinds[name]).queueOverride, "\(name)") }
+        for name in kinds.names { #expect(kinds.timeoutSeconds(for: name) < 49, "\(name)") }
+        // A job may ask for less time than its kind allows, never more.
+        #expect(try JobRequest(kind: "sleep", timeoutSeconds: 0.25).validated(kinds: kinds).timeoutMs == 250)
+        #expect(throws: JobQueueError.self) { try JobRequest(kind: "noop", timeoutSeconds: 0.6).validated(kinds: kinds) }
+    }
+
     @Test func enqueueProcessThenStatusShowsCompleted() throws {
         let h = try Harness()
         let created = h.enqueue(#"{"kind":"noop","queue":"\#(h.queue)","payload":{"hello":"wörld","n":[1,2.5,null]}}"#)

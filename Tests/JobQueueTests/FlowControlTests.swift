@@ -23,16 +23,21 @@ struct FlowControlTests {
     /// Enqueues `total` jobs in a fresh queue with `settings`, then drains it with `invocations`
     /// concurrent invocations whose jobs sleep `sleepMs` and log their execution interval.
     /// Returns the queue and the name of the interval table (dropped by the caller).
+    /// The jobs are dealt round-robin over `orgs` orgs and, within each, over `flowKeys`.
     static func drain(settings: JSONValue, total: Int, sleepMs: Int, invocations: Int = 8, maxJobs: Int = 5,
+                      orgs: Int = 1, flowKeys: [String] = [""],
                       observed: Observed) throws -> (queue: String, log: String, db: Connection) {
         let db = try TestDatabase.connect()
         let queue = TestDatabase.uniqueQueue("flow")
-        let org = TestDatabase.uniqueOrg()
+        let orgIds = (0..<orgs).map { _ in TestDatabase.uniqueOrg() }
         let log = "runs_\(UUID().uuidString.prefix(8).lowercased())"
         try db.execute("CREATE TABLE \(unsafe: log) (job_id bigint PRIMARY KEY, began timestamptz NOT NULL, ended timestamptz)")
         let store = PostgresJobStore(connection: db)
         try store.updateQueue(named: queue, replacing: true, with: settings)
-        _ = try store.enqueue((0..<total).map { newJob(queue, payload: #"{"i":\#($0)}"#) }, orgId: org)
+        for i in 0..<total {
+            _ = try store.enqueue([newJob(queue, payload: #"{"i":\#(i)}"#, flowKey: flowKeys[(i / orgs) % flowKeys.count])],
+                                  orgId: orgIds[i % orgs])
+        }
 
         let deadline = Date(timeIntervalSinceNow: 90)
         let group = DispatchGroup()
@@ -73,22 +78,31 @@ struct FlowControlTests {
         return (queue, log, db)
     }
 
-    /// The most executions that overlapped at any instant.
-    static func maxOverlap(_ log: String, on db: Connection) throws -> Int {
+    /// What two jobs must share to count together: nothing (the whole queue), their org, or
+    /// their org and flow key.
+    enum Scope: String {
+        case queue = "true"
+        case org = "ja.org_id = jb.org_id"
+        case flowKey = "ja.org_id = jb.org_id AND ja.flow_key = jb.flow_key"
+    }
+
+    /// The most executions that overlapped at any instant within one scope.
+    static func maxOverlap(_ log: String, scope: Scope = .queue, on db: Connection) throws -> Int {
         try db.query("""
             SELECT coalesce(max(c), 0)::int AS n FROM (
-                SELECT (SELECT count(*) FROM \(unsafe: log) b WHERE b.began <= a.began AND b.ended > a.began) AS c
-                FROM \(unsafe: log) a) AS s
+                SELECT (SELECT count(*) FROM \(unsafe: log) b JOIN conveyor_jobs jb ON jb.id = b.job_id
+                        WHERE b.began <= a.began AND b.ended > a.began AND \(unsafe: scope.rawValue)) AS c
+                FROM \(unsafe: log) a JOIN conveyor_jobs ja ON ja.id = a.job_id) AS s
             """)[0].decode("n")
     }
 
-    /// The most claims (starts) recorded within any window of `period` seconds.
-    static func maxStartsInWindow(_ queue: String, period: Double, on db: Connection) throws -> Int {
+    /// The most claims (starts) recorded within any window of `period` seconds, within one scope.
+    static func maxStartsInWindow(_ queue: String, period: Double, scope: Scope = .queue, on db: Connection) throws -> Int {
         try db.query("""
             SELECT coalesce(max(c), 0)::int AS n FROM (
-                SELECT (SELECT count(*) FROM conveyor_jobs b WHERE b.queue = a.queue
-                        AND b.started_at >= a.started_at AND b.started_at < a.started_at + make_interval(secs => \(period))) AS c
-                FROM conveyor_jobs a WHERE a.queue = \(queue)) AS s
+                SELECT (SELECT count(*) FROM conveyor_jobs jb WHERE jb.queue = ja.queue AND \(unsafe: scope.rawValue)
+                        AND jb.started_at >= ja.started_at AND jb.started_at < ja.started_at + make_interval(secs => \(period))) AS c
+                FROM conveyor_jobs ja WHERE ja.queue = \(queue)) AS s
             """)[0].decode("n")
     }
 
@@ -142,5 +156,44 @@ struct FlowControlTests {
         #expect(try Self.maxOverlap(log, on: db) <= 3)
         #expect(try Self.maxStartsInWindow(queue, period: 1, on: db) <= 6)
         try Self.expectAllCompletedOnFirstAttempt(queue, total: 15, on: db)
+    }
+
+    @Test func eachOrgKeepsToItsConcurrency() throws {
+        let observed = Observed()
+        let (queue, log, db) = try Self.drain(settings: json(#"{"perOrg":{"concurrency":2}}"#), total: 36, sleepMs: 60,
+                                              maxJobs: 6, orgs: 3, observed: observed)
+        defer { _ = try? db.execute("DROP TABLE \(unsafe: log)") }
+        #expect(observed.failures.isEmpty, "\(observed.failures)")
+        let perOrg = try Self.maxOverlap(log, scope: .org, on: db)
+        #expect(perOrg >= 1 && perOrg <= 2, "at most 2 jobs of one org at once; saw \(perOrg)")
+        // The limit is each org's, not the queue's: orgs ran side by side.
+        #expect(try Self.maxOverlap(log, on: db) > 2)
+        try Self.expectAllCompletedOnFirstAttempt(queue, total: 36, on: db)
+    }
+
+    @Test func eachFlowKeyKeepsToItsConcurrency() throws {
+        let observed = Observed()
+        let (queue, log, db) = try Self.drain(settings: json(#"{"perFlowKey":{"concurrency":1}}"#), total: 24, sleepMs: 50,
+                                              maxJobs: 6, flowKeys: ["endpoint-a", "endpoint-b", "endpoint-c"], observed: observed)
+        defer { _ = try? db.execute("DROP TABLE \(unsafe: log)") }
+        #expect(observed.failures.isEmpty, "\(observed.failures)")
+        let perKey = try Self.maxOverlap(log, scope: .flowKey, on: db)
+        #expect(perKey == 1, "one job per flow key at once; saw \(perKey)")
+        #expect(try Self.maxOverlap(log, on: db) > 1, "different keys ran side by side")
+        try Self.expectAllCompletedOnFirstAttempt(queue, total: 24, on: db)
+    }
+
+    @Test func eachOrgAndEachFlowKeyKeepToTheirRates() throws {
+        let observed = Observed()
+        let period = 1.0
+        let settings = json(#"{"perOrg":{"rateLimit":{"limit":5,"periodSeconds":1}},"perFlowKey":{"rateLimit":{"limit":2,"periodSeconds":1}}}"#)
+        let (queue, log, db) = try Self.drain(settings: settings, total: 24, sleepMs: 5, orgs: 2, flowKeys: ["k1", "k2", "k3"], observed: observed)
+        defer { _ = try? db.execute("DROP TABLE \(unsafe: log)") }
+        #expect(observed.failures.isEmpty, "\(observed.failures)")
+        let perOrg = try Self.maxStartsInWindow(queue, period: period, scope: .org, on: db)
+        let perKey = try Self.maxStartsInWindow(queue, period: period, scope: .flowKey, on: db)
+        #expect(perOrg >= 1 && perOrg <= 5, "at most 5 starts of one org in any second; saw \(perOrg)")
+        #expect(perKey >= 1 && perKey <= 2, "at most 2 starts of one flow key in any second; saw \(perKey)")
+        try Self.expectAllCompletedOnFirstAttempt(queue, total: 24, on: db)
     }
 }

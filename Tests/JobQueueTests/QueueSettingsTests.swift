@@ -20,6 +20,12 @@ struct QueueSettingsTests {
         (#"{"retention":{"completedSeconds":-1}}"#, "retention.completedSeconds"),
         (#"{"name":"other"}"#, "name"),
         (#"{"concurency":2}"#, "concurency"),
+        (#"{"perOrg":2}"#, "perOrg"),
+        (#"{"perOrg":{"concurrency":0}}"#, "perOrg.concurrency"),
+        (#"{"perOrg":{"rateLimit":{"limit":5}}}"#, "perOrg.rateLimit.periodSeconds"),
+        (#"{"perOrg":{"burst":5}}"#, "perOrg.burst"),
+        (#"{"perFlowKey":{"concurrency":"1"}}"#, "perFlowKey.concurrency"),
+        (#"{"perFlowKey":{"rateLimit":{"limit":0,"periodSeconds":1}}}"#, "perFlowKey.rateLimit.limit"),
     ])
     func invalidFieldsAreNamed(json: String, field: String) throws {
         var settings = QueueSettings(name: "q")
@@ -40,6 +46,28 @@ struct QueueSettingsTests {
         var copy = QueueSettings(name: "q")
         try copy.apply(s.json)
         #expect(copy == s)
+    }
+
+    @Test func perOrgAndPerFlowKeyLimitsMergeAndStore() throws {
+        var s = QueueSettings(name: "q")
+        try s.apply(json(#"{"perOrg":{"concurrency":2},"perFlowKey":{"rateLimit":{"limit":3,"periodSeconds":1}}}"#))
+        #expect(s.perOrg == .init(concurrency: 2) && s.perFlowKey == .init(rateLimit: .init(limit: 3, periodSeconds: 1)) && s.isLimited)
+        // A partial object changes only what it names; null clears the whole part.
+        try s.apply(json(#"{"perOrg":{"rateLimit":{"limit":10,"periodSeconds":60}}}"#))
+        #expect(s.perOrg == .init(concurrency: 2, rateLimit: .init(limit: 10, periodSeconds: 60)))
+        try s.apply(json(#"{"perFlowKey":null}"#))
+        #expect(s.perFlowKey.isEmpty)
+        var copy = QueueSettings(name: "q")
+        try copy.apply(s.json)
+        #expect(copy == s)
+
+        let db = try TestDatabase.connect()
+        let store = PostgresJobStore(connection: db)
+        let name = TestDatabase.uniqueQueue("parts")
+        let saved = try store.updateQueue(named: name, replacing: true,
+                                          with: json(#"{"perOrg":{"concurrency":2,"rateLimit":{"limit":10,"periodSeconds":60}}}"#))
+        #expect(saved.settings.perOrg == s.perOrg && saved.settings.perFlowKey == s.perFlowKey)
+        #expect(try store.queueSettings(named: name)?.perOrg == s.perOrg)
     }
 
     @Test func updatesMergeOrReplaceAndWriteOnlyChanges() throws {
