@@ -3,8 +3,10 @@ import Curl
 import Foundation
 
 /// Calls functions over HTTP with the processor key, through one reusable libcurl handle so the
-/// connection to nginx stays alive between calls. One per thread, like `HTTPClient`.
-final class FunctionCaller {
+/// connection to nginx stays alive between calls. Used by one thread at a time, like
+/// `HTTPClient`; the watcher hands idle callers from thread to thread under its lock, hence
+/// the unchecked conformance.
+final class FunctionCaller: @unchecked Sendable {
     private let client: HTTPClient
     private let settings: DriverSettings
 

@@ -11,21 +11,25 @@ struct Watch: ParsableCommand {
         discussion: """
             Calls once at start, then on every notification (after a short debounce that \
             coalesces bursts), again while batches come back full, and when the next delayed \
-            job comes due. Survives database restarts and HTTP failures; the crontab's \
+            job comes due. While calls are busy with slow jobs, new work starts another call, \
+            up to --max-in-flight at once. Survives database restarts and HTTP failures; the crontab's \
             process-batch line stays as the safety net. SIGTERM stops it after the running call.
             """)
 
     @Option(help: "Only these queues, comma-separated (default: all).") var queues: String?
-    @Option(help: "maxJobs for each process-batch call (1-1000).") var maxJobs = 500
+    @Option(help: "maxJobs for each process-batch call (1-10000).") var maxJobs = 500
     @Option(help: "maxSeconds for each process-batch call.") var maxSeconds: Double = 50
     @Option(help: "Milliseconds to wait after a notification for more to arrive.") var debounceMs: Double = 1
     @Option(help: "Longest idle sleep in seconds before looking for delayed jobs again.") var maxWaitSeconds: Double = 60
+    @Option(help: "Most process-batch calls under way at once (1-16): while calls are busy with slow jobs, new work starts another.")
+    var maxInFlight = 2
     @Option(help: "The function manifest (default: $CONVEYOR_MANIFEST or ./functions.json).") var manifest: String?
     @Option(help: .hidden) var applicationName = "conveyor-cron-watch"
     @Flag(help: "Log every call, not only those that claimed jobs.") var verbose = false
 
     func validate() throws {
-        guard (1...1000).contains(maxJobs) else { throw ValidationError("--max-jobs must be between 1 and 1000") }
+        guard (1...10_000).contains(maxJobs) else { throw ValidationError("--max-jobs must be between 1 and 10000") }
+        guard (1...16).contains(maxInFlight) else { throw ValidationError("--max-in-flight must be between 1 and 16") }
         guard maxSeconds.isFinite, maxSeconds > 0, maxSeconds <= 600 else { throw ValidationError("--max-seconds must be more than 0 and at most 600") }
         guard debounceMs.isFinite, debounceMs >= 0, debounceMs <= 10_000 else { throw ValidationError("--debounce-ms must be between 0 and 10000") }
         guard maxWaitSeconds.isFinite, maxWaitSeconds >= 0.1 else { throw ValidationError("--max-wait-seconds must be at least 0.1") }
@@ -55,9 +59,10 @@ struct Watch: ParsableCommand {
             let manifest = try FunctionManifest.load(path: self.manifest)
             let endpoint = try FunctionEndpoint(function: "process-batch", manifest: manifest, baseURL: settings.baseURL)
             let options = Watcher.Options(queues: queues.map(queueList), maxJobs: maxJobs, maxSeconds: maxSeconds,
-                                          debounce: debounceMs / 1000, maxWait: maxWaitSeconds, applicationName: applicationName)
+                                          debounce: debounceMs / 1000, maxWait: maxWaitSeconds, applicationName: applicationName,
+                                          maxInFlight: maxInFlight)
             return try Watcher(options: options, databaseURL: databaseURL, endpoint: endpoint,
-                               caller: FunctionCaller(settings: settings), stop: stop, logger: logger)
+                               settings: settings, stop: stop, logger: logger)
         }
         watcher.run()
         logger.info("stopped")

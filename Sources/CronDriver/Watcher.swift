@@ -8,10 +8,12 @@ import Postgres
 /// The `watch` loop, on the calling thread: wait on LISTEN for enqueues, call process-batch,
 /// and otherwise sleep until the next delayed job is due.
 ///
-/// Blocking by design (one connection, one libcurl handle, one thread). Waits are cut into
-/// short slices so a stop request is noticed within half a second; a running HTTP call is
-/// allowed to finish.
-final class Watcher {
+/// Blocking by design: one connection and this thread listen, and calls run on threads of their
+/// own, each with its own libcurl handle, at most `maxInFlight` at once. While a call is busy
+/// with slow jobs, new work starts another, so one slow queue never holds up the rest. Waits
+/// are cut into short slices so a stop request is noticed within half a second; running HTTP
+/// calls are allowed to finish.
+final class Watcher: @unchecked Sendable {
     struct Options: Sendable {
         var queues: [String]?
         var maxJobs: Int
@@ -19,12 +21,13 @@ final class Watcher {
         var debounce: Double
         var maxWait: Double
         var applicationName: String
+        var maxInFlight: Int = 2
     }
 
     private let options: Options
     private let databaseURL: String
     private let endpoint: FunctionEndpoint
-    private let caller: FunctionCaller
+    private let settings: DriverSettings
     private let stop: CronStopSignal
     private let logger: Logger
     private let body: Data
@@ -35,16 +38,22 @@ final class Watcher {
     private var lastClaimed = 0
     /// Grows while jobs are due but calls claim none, so a failing processor is not hammered.
     private var dueBackoff: Double = 0
+    /// Calls under way and the answers of those that ended (jobs claimed, or nil when stopped).
+    private let calls = NSLock()
+    private var inFlight = 0
+    private var ended: [Int?] = []
+    /// Idle callers, each with its own libcurl handle (and kept-alive connection to nginx).
+    private var idleCallers: [FunctionCaller] = []
 
     /// How long one wait lasts at most, so a stop request is noticed.
     private static let slice = 0.5
 
-    init(options: Options, databaseURL: String, endpoint: FunctionEndpoint, caller: FunctionCaller,
+    init(options: Options, databaseURL: String, endpoint: FunctionEndpoint, settings: DriverSettings,
          stop: CronStopSignal, logger: Logger) throws {
         self.options = options
         self.databaseURL = databaseURL
         self.endpoint = endpoint
-        self.caller = caller
+        self.settings = settings
         self.stop = stop
         self.logger = logger
         struct Body: Encodable {
@@ -57,21 +66,27 @@ final class Watcher {
         body = try encoder.encode(Body(maxJobs: options.maxJobs, maxSeconds: options.maxSeconds, queues: options.queues))
     }
 
-    /// Runs until the stop signal is raised.
+    /// Runs until the stop signal is raised, then waits for the calls under way.
     func run() {
         let scope = options.queues.map { "queues \($0.joined(separator: ","))" } ?? "all queues"
-        logger.info("watching \(JobQueueSchema.notifyChannel) for \(scope); calling \(endpoint.method) \(endpoint.url)")
+        logger.info("watching \(JobQueueSchema.notifyChannel) for \(scope); calling \(endpoint.method) \(endpoint.url), up to \(options.maxInFlight) at once")
+        defer { waitForCalls() }
         while !stop.isStopped {
             guard let connection = connected() else { return }
             do {
-                if pending {
+                collectEnded()
+                if pending, startCall() {
                     pending = false
-                    guard let claimed = callProcessBatch() else { return }
-                    lastClaimed = claimed
-                    if claimed > 0 { dueBackoff = 0 }
-                    // A full batch means more may wait; notifications meanwhile mean new work.
-                    let arrived = relevant(try connection.waitForNotifications(timeout: 0))
-                    if claimed >= options.maxJobs || arrived.contains(where: { !$0.delayed }) { pending = true }
+                    continue
+                }
+                if calls.withLock({ inFlight }) > 0 {
+                    // Calls are busy (with slow jobs, perhaps): keep listening, so new work starts
+                    // another call beside them rather than waiting for them to end.
+                    let arrived = relevant(try connection.waitForNotifications(timeout: Self.busySlice))
+                    if arrived.contains(where: { !$0.delayed }) {
+                        try debounce(connection)
+                        pending = true
+                    }
                 } else {
                     try idle(connection)
                 }
@@ -82,6 +97,47 @@ final class Watcher {
                 stop.wait(seconds: 1)
             }
         }
+    }
+
+    /// How often the loop looks at ended calls while some are under way.
+    private static let busySlice = 0.05
+
+    /// Starts a call on a thread of its own when fewer than `maxInFlight` are under way.
+    private func startCall() -> Bool {
+        let caller: FunctionCaller? = calls.withLock {
+            guard inFlight < options.maxInFlight else { return nil }
+            if let idle = idleCallers.popLast() { inFlight += 1; return idle }
+            guard let fresh = try? FunctionCaller(settings: settings) else { return nil }
+            inFlight += 1
+            return fresh
+        }
+        guard let caller else { return false }
+        Thread.detachNewThread { [self] in
+            let claimed = callProcessBatch(caller)
+            calls.withLock {
+                inFlight -= 1
+                idleCallers.append(caller)
+                ended.append(claimed)
+            }
+        }
+        return true
+    }
+
+    /// What the calls that ended claimed: a full batch means more may wait.
+    private func collectEnded() {
+        let answers = calls.withLock { () -> [Int?] in
+            defer { ended.removeAll() }
+            return ended
+        }
+        for case let claimed? in answers {
+            lastClaimed = claimed
+            if claimed > 0 { dueBackoff = 0 }
+            if claimed >= options.maxJobs { pending = true }
+        }
+    }
+
+    private func waitForCalls() {
+        while calls.withLock({ inFlight }) > 0 { usleep(20_000) }
     }
 
     /// Sleeps until a relevant notification (then debounces), the next delayed job, or the cap.
@@ -106,15 +162,17 @@ final class Watcher {
 
     /// When to look again, and whether a job is due by then.
     private func wakeTime(_ connection: Connection) throws -> (Date, Bool) {
-        let now = Date()
-        let cap = now + options.maxWait
         let next: Date?
         do {
             next = try PostgresJobStore(connection: connection).nextRunAt(queues: options.queues)
         } catch let error as PostgresError where !Self.isConnectionLoss(error) {
             logger.warning("cannot look up the next delayed job: \(error.message)")
-            return (cap, false)
+            return (Date() + options.maxWait, false)
         }
+        // Read after the query: "due now" comes back as the server's now(), which a clock read
+        // before the query would take for a moment in the future.
+        let now = Date()
+        let cap = now + options.maxWait
         guard let next else { return (cap, false) }
         if next > now { return next <= cap ? (next, true) : (cap, false) }
         // Due already. Call again at once after a call that claimed jobs (the batch stopped at
@@ -154,7 +212,7 @@ final class Watcher {
 
     /// One process-batch call, retried with backoff until it gets a 2xx answer. Returns the
     /// number of jobs claimed, or nil when stopped first.
-    private func callProcessBatch() -> Int? {
+    private func callProcessBatch(_ caller: FunctionCaller) -> Int? {
         var backoff = 0.5
         while !stop.isStopped {
             let started = ContinuousClock.now

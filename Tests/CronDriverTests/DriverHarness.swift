@@ -122,6 +122,8 @@ final class HTTPRecorder: @unchecked Sendable {
         var path: String
         var headers: [String: String]
         var body: String
+        /// When it arrived, by the recorder's clock (seconds since the epoch).
+        var at: Double = 0
     }
 
     let directory: URL
@@ -129,7 +131,7 @@ final class HTTPRecorder: @unchecked Sendable {
     let port: Int
 
     /// Starts the recorder (on `port`, or any free one) and waits until it listens.
-    init(directory: URL, respond: [String] = [], port: Int? = nil) async throws {
+    init(directory: URL, respond: [String] = [], port: Int? = nil, holdFirstSeconds: Double? = nil) async throws {
         self.directory = directory
         let portFile = directory.appendingPathComponent("recorder.port")
         try? FileManager.default.removeItem(at: portFile)
@@ -137,6 +139,7 @@ final class HTTPRecorder: @unchecked Sendable {
                          "--port-file", portFile.path, "--log", directory.appendingPathComponent("requests.jsonl").path]
         if let port { arguments += ["--port", String(port)] }
         for r in respond { arguments += ["--respond", r] }
+        if let holdFirstSeconds { arguments += ["--hold-first", String(holdFirstSeconds)] }
         child = try Child(URL(fileURLWithPath: "/usr/bin/python3"), arguments, environment: ProcessInfo.processInfo.environment,
                           directory: directory, label: "recorder")
         guard await DriverHarness.eventually(timeout: 10, { FileManager.default.fileExists(atPath: portFile.path) }),
@@ -154,7 +157,8 @@ final class HTTPRecorder: @unchecked Sendable {
         return text.split(separator: "\n").compactMap { line in
             guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
             return Request(method: object["method"] as? String ?? "", path: object["path"] as? String ?? "",
-                           headers: object["headers"] as? [String: String] ?? [:], body: object["body"] as? String ?? "")
+                           headers: object["headers"] as? [String: String] ?? [:], body: object["body"] as? String ?? "",
+                           at: object["at"] as? Double ?? 0)
         }
     }
 

@@ -41,15 +41,15 @@ struct WatchTests {
     }
 
     /// Starts a recorder answering `{"claimed":0}` and a watcher on a queue of its own.
-    static func startWatching() async throws -> Watching {
+    static func startWatching(holdFirstSeconds: Double? = nil, arguments: [String] = []) async throws -> Watching {
         let dir = try DriverHarness.temporaryDirectory()
-        let recorder = try await HTTPRecorder(directory: dir, respond: [#"/v1/process-batch=200:{"claimed":0}"#])
+        let recorder = try await HTTPRecorder(directory: dir, respond: [#"/v1/process-batch=200:{"claimed":0}"#], holdFirstSeconds: holdFirstSeconds)
         let queue = uniqueName("watch")
         let applicationName = uniqueName("conveyor-cron-watch")
         let env = DriverHarness.environment(["CONVEYOR_URL": recorder.url, "CONVEYOR_PROCESSOR_KEY": key, "DATABASE_URL": databaseURL])
         let watch = try Child(DriverHarness.binary,
                               ["watch", "--queues", queue, "--max-jobs", "50", "--max-seconds", "20",
-                               "--application-name", applicationName, "--verbose"],
+                               "--application-name", applicationName, "--verbose"] + arguments,
                               environment: env, directory: dir, label: "watch")
         return Watching(dir: dir, recorder: recorder, watch: watch, queue: queue, applicationName: applicationName)
     }
@@ -58,6 +58,32 @@ struct WatchTests {
         _ = try PostgresJobStore(connection: connection).enqueue(
             [NewJob(kind: "noop", payloadJSON: "{}", queue: queue, delaySeconds: delay, maxAttempts: 3)],
             orgId: Int64.random(in: 1_000_000...Int64(Int32.max)))
+    }
+
+    /// A call busy with slow jobs does not hold up new work: an enqueue starts a second call
+    /// beside it, and no more than --max-in-flight run at once. The first call is held 4 s; the
+    /// recorder's arrival times tell whether the next came while it was held.
+    @Test(arguments: [2, 1])
+    func newWorkStartsACallBesideABusyOne(maxInFlight: Int) async throws {
+        let db = try Self.database()
+        let hold = 8.0
+        let w = try await Self.startWatching(holdFirstSeconds: hold, arguments: ["--max-in-flight", String(maxInFlight)])
+        defer { w.stop() }
+        #expect(await w.waitForCalls(1), "\(w.watch.stderr)")
+        try Self.enqueue(w.queue, on: db)
+        // Tests share two cooperative threads, so this one may run late: the enqueue's own time
+        // is what the calls are compared with.
+        let enqueuedAt = Date().timeIntervalSince1970
+        #expect(await w.waitForCalls(2, timeout: 15), "\(w.watch.stderr)")
+        let calls = w.batchCalls
+        let heldUntil = calls[0].at + hold
+        if maxInFlight > 1 {
+            try #require(enqueuedAt < heldUntil - 2, "the enqueue came too late to tell")
+            #expect(calls[1].at < heldUntil, "the second call came \(calls[1].at - enqueuedAt) s after the enqueue, while the first was held")
+            #expect(calls[1].at - enqueuedAt < 2)
+        } else {
+            #expect(calls[1].at >= heldUntil - 0.05, "one call at a time: the second came \(calls[1].at - calls[0].at) s after the first")
+        }
     }
 
     @Test func callsAtStartAndWithinMillisecondsOfAnEnqueue() async throws {

@@ -2,12 +2,13 @@
 """A scripted HTTP server on loopback that records every request.
 
 Usage: http_recorder.py --port-file FILE --log FILE [--port N]
-                        [--respond PATH=STATUS:JSON ...] [--slow-seconds S]
+                        [--respond PATH=STATUS:JSON ...] [--slow-seconds S] [--hold-first S]
 
 Binds 127.0.0.1 (port 0 unless --port), writes the port to --port-file once it listens, and
 appends one JSON line per request to --log: {"method", "path", "headers" (names lowercased),
-"body"}. A path named by --respond gets that status and JSON body; any other path gets
-200 {}. Paths starting with /slow wait --slow-seconds (default 5) before answering.
+"body", "at" (seconds since the epoch, as it arrived)}. A path named by --respond gets that status and JSON body; any other path gets
+200 {}. Paths starting with /slow wait --slow-seconds (default 5) before answering, and with
+--hold-first the very first request waits that long (a call busy with slow jobs).
 Speaks HTTP/1.1 with keep-alive. Stops on SIGTERM or SIGINT.
 """
 import argparse
@@ -29,6 +30,7 @@ def main():
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--respond", action="append", default=[])
     parser.add_argument("--slow-seconds", type=float, default=5.0)
+    parser.add_argument("--hold-first", type=float, default=0.0)
     args = parser.parse_args()
 
     responses = {}
@@ -38,6 +40,7 @@ def main():
         responses[path] = (int(status), body or "{}")
 
     log_lock = threading.Lock()
+    first = [True]
     log_file = open(args.log, "a", encoding="utf-8")
 
     class Handler(BaseHTTPRequestHandler):
@@ -47,6 +50,7 @@ def main():
             length = int(self.headers.get("content-length") or 0)
             body = self.rfile.read(length) if length else b""
             record = {
+                "at": time.time(),
                 "method": self.command,
                 "path": self.path,
                 "headers": {k.lower(): v for k, v in self.headers.items()},
@@ -55,6 +59,11 @@ def main():
             with log_lock:
                 log_file.write(json.dumps(record) + "\n")
                 log_file.flush()
+            with log_lock:
+                hold = args.hold_first if first[0] else 0
+                first[0] = False
+            if hold:
+                time.sleep(hold)
             if self.path.startswith("/slow"):
                 time.sleep(args.slow_seconds)
             status, answer = responses.get(self.path.split("?")[0], (200, "{}"))
