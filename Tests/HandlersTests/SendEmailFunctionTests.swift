@@ -108,6 +108,20 @@ struct SendEmailFunctionTests {
         #expect(now.json["error"]?["details"]?["retryable"] == .bool(true))
     }
 
+    /// As a job, the SMTP session ends at the attempt's deadline, not at SMTP_TIMEOUT_SECONDS:
+    /// a hanging server costs the attempt its 1.5 s, not the 20 s the settings allow.
+    @Test func aHangingServerIsCutAtTheAttemptsDeadline() throws {
+        let m = try MailHarness(timeoutSeconds: 20)
+        let answer = m.call("/v1/jobs", body: #"{"kind":"send-email","queue":"\#(m.h.queue)","timeoutSeconds":1.5,"payload":{"to":"hang-c@example.com","subject":"s","text":"t"}}"#,
+                            key: m.h.key)
+        let id = try #require(answer.id, "\(answer.json)")
+        let batch = m.process().json
+        #expect(batch["retried"] == .int(1) && batch["timedOut"] == .int(1), "\(batch)")
+        let ms = try #require(batch["durationMs"]?.intValue)
+        #expect(ms < 5_000, "the attempt ended at its deadline; the batch took \(ms) ms")
+        #expect(m.h.status(id).json["state"] == .string("scheduled"))
+    }
+
     @Test func sendNowRefusalsMapToStatuses() throws {
         let m = try MailHarness()
         let permanent = m.post(#"{"to":"reject550-a@example.com","subject":"s","text":"t","sendNow":true}"#)

@@ -4,8 +4,14 @@ import JobQueue
 extension FunctionContext {
     /// The intake service on this worker's connection, with the routing settings of the
     /// environment. A setting that does not parse is a 503 naming the variable.
-    func intakeService() throws -> IntakeService {
-        let settings = try intakeCall { try IntakeSettings(environment: configuration.environment) }
+    /// The intake service; `within` bounds an LLM call (a job's time left before its deadline).
+    func intakeService(within seconds: Double? = nil) throws -> IntakeService {
+        var settings = try intakeCall { try IntakeSettings(environment: configuration.environment) }
+        if let seconds, var llm = settings.llm {
+            // Leave a moment of the attempt for reading and writing the request's rows.
+            llm.timeoutSeconds = min(llm.timeoutSeconds, max(seconds - 1, 0.1))
+            settings.llm = llm
+        }
         return IntakeService(connection: try database(), settings: settings, logger: logger)
     }
 }

@@ -33,7 +33,7 @@ struct RouteIntakeFunction: ConveyorFunction {
         let org = try invocation.caller.requireOrg()
         let body = try BodyDecoder.parse(invocation.request)
         let input = try intakeCall { try RouteIntakeInput(json: body) }
-        let service = try context.intakeService()
+        let service = try context.intakeService(within: invocation.job?.remainingSeconds)
         return try intakeCall {
             if let job = invocation.job {
                 let requestId: Int64

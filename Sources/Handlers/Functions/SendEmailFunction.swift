@@ -34,7 +34,7 @@ struct SendEmailFunction: ConveyorFunction {
         try Self.checkMetadata(fields["metadata"])
         let request = try BodyDecoder.decode(EmailRequest.self, from: invocation.request)
 
-        let settings: MailSettings
+        var settings: MailSettings
         let message: EmailMessage
         do {
             settings = try MailSettings(environment: context.configuration.environment)
@@ -44,6 +44,13 @@ struct SendEmailFunction: ConveyorFunction {
             throw APIError(mail: error)
         }
 
+        if let job = invocation.job {
+            // The SMTP session ends by the attempt's deadline: a server that runs it out has
+            // timed the attempt out.
+            let left = max(job.remainingSeconds, 0.05)
+            settings.server.timeout = min(settings.server.timeout, left)
+            settings.server.connectTimeout = min(settings.server.connectTimeout, left)
+        }
         if invocation.job != nil || sendNow {
             let delivery: EmailDelivery
             do {
