@@ -21,7 +21,7 @@ public final class HTTPClient {
     /// that would be malformed on the wire.
     public func send(_ request: HTTPClientRequest) throws -> HTTPClientResponse {
         try request.validate()
-        let transfer = HTTPTransfer(limit: request.maxResponseBytes)
+        let transfer = HTTPTransfer(limit: request.maxResponseBytes, abandonWhen: request.abandonWhen)
         let headerList = try StringList(request.headerLines())
         try configure(for: request, transfer: transfer, headers: headerList)
         let code = withExtendedLifetime((transfer, headerList)) { easy.perform() }
@@ -81,7 +81,15 @@ public final class HTTPClient {
             let transfer = Unmanaged<HTTPTransfer>.fromOpaque(context!).takeUnretainedValue()
             return transfer.receiveHeaderLine(UnsafeRawBufferPointer(start: data, count: size * count))
         }
-        for code in [writeCode, headerCode] where code != CURLE_OK {
+        var codes = [writeCode, headerCode]
+        if request.abandonWhen != nil {
+            try easy.set(CURLOPT_XFERINFODATA, context: transfer)
+            try easy.set(CURLOPT_NOPROGRESS, 0)
+            codes.append(ccurl_setopt_xferinfo_function(easy.raw) { context, _, _, _, _ in
+                Unmanaged<HTTPTransfer>.fromOpaque(context!).takeUnretainedValue().shouldAbandon()
+            })
+        }
+        for code in codes where code != CURLE_OK {
             throw easy.error(for: code, secrets: [])
         }
     }

@@ -16,12 +16,18 @@ public struct HTTPClientRequest: Sendable {
     public var timeout: Double
     /// A larger response body fails with `CurlError(.tooLarge)`.
     public var maxResponseBytes: Int
+    /// Asked about once a second while the transfer runs (and more often while bytes move);
+    /// true abandons it with a `CurlError(.other)`. For a caller that must stop waiting on a
+    /// long answer, such as a long poll, when it is told to stop.
+    public var abandonWhen: (@Sendable () -> Bool)?
 
     /// Creates a request; defaults suit a JSON API call.
     public init(
         method: String = "GET", url: String, headers: [(String, String)] = [], body: Data = Data(),
-        connectTimeout: Double = 5, timeout: Double = 30, maxResponseBytes: Int = 16 << 20
+        connectTimeout: Double = 5, timeout: Double = 30, maxResponseBytes: Int = 16 << 20,
+        abandonWhen: (@Sendable () -> Bool)? = nil
     ) {
+        self.abandonWhen = abandonWhen
         self.method = method
         self.url = url
         self.headers = headers

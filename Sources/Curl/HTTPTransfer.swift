@@ -9,8 +9,16 @@ final class HTTPTransfer {
     /// Set when the body outgrew `limit` and the write callback aborted the transfer.
     private(set) var exceededLimit = false
 
-    init(limit: Int) {
+    let abandonWhen: (@Sendable () -> Bool)?
+
+    init(limit: Int, abandonWhen: (@Sendable () -> Bool)? = nil) {
         self.limit = limit
+        self.abandonWhen = abandonWhen
+    }
+
+    /// CURLOPT_XFERINFOFUNCTION: non-zero makes libcurl stop with CURLE_ABORTED_BY_CALLBACK.
+    func shouldAbandon() -> Int32 {
+        abandonWhen?() == true ? 1 : 0
     }
 
     /// CURLOPT_WRITEFUNCTION: returning less than `count` makes libcurl stop with

@@ -30,6 +30,7 @@ CURLcode ccurl_setopt_write_function(CURL *handle, curl_write_callback callback)
 CURLcode ccurl_setopt_header_function(CURL *handle, curl_write_callback callback);
 CURLcode ccurl_setopt_read_function(CURL *handle, curl_read_callback callback);
 CURLcode ccurl_setopt_debug_function(CURL *handle, curl_debug_callback callback);
+CURLcode ccurl_setopt_xferinfo_function(CURL *handle, curl_xferinfo_callback callback);
 
 CURLcode ccurl_getinfo_long(CURL *handle, CURLINFO info, long *value);
 CURLcode ccurl_getinfo_string(CURL *handle, CURLINFO info, const char **value);
