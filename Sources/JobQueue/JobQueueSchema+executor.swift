@@ -170,7 +170,11 @@ extension JobQueueSchema {
         RETURNS TABLE (id bigint, org_id bigint, queue text, kind text, priority smallint, run_at timestamptz,
                        attempt smallint, max_attempts smallint, payload jsonb, timeout_ms integer, lease_ms integer,
                        wait_ms integer)
-        LANGUAGE plpgsql AS $fn$
+        -- Generic plans: with custom ones (the default for the first executions, and for good
+        -- when the planner rates them cheaper) every statement of the function is planned again
+        -- on every call, which cost a one-job claim 1.1 of its 1.7 ms (pgbench, this machine); a
+        -- claim of 1,000 ran 0.82 as long with generic plans.
+        LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $fn$
         #variable_conflict use_column
         DECLARE
             v_orgs    bigint[];
