@@ -15,18 +15,24 @@ public struct BatchOptions: Sendable, Equatable {
     public var leaseSeconds: Double
     /// The most jobs running at once in this invocation.
     public var parallelism: Int
+    /// When no job is due, how long to wait for one before answering (a long poll, as
+    /// `cron-driver watch` calls it): the invocation hears enqueues itself, claims the moment one
+    /// comes, runs what it claimed and answers. While jobs run, it also hears of new ones and
+    /// claims them into free slots. 0 answers as soon as nothing is due.
+    public var waitSeconds: Double
 
     /// The default parallelism, and the most one invocation may ask for.
     public static let defaultParallelism = 32
     public static let maxParallelism = 1000
 
     public init(queues: [String]? = nil, maxJobs: Int = 100, maxSeconds: Double = 50, leaseSeconds: Double? = nil,
-                parallelism: Int = BatchOptions.defaultParallelism) {
+                parallelism: Int = BatchOptions.defaultParallelism, waitSeconds: Double = 0) {
         self.queues = queues
         self.maxJobs = maxJobs
         self.maxSeconds = maxSeconds
         self.leaseSeconds = leaseSeconds ?? (maxSeconds + 30)
         self.parallelism = min(max(parallelism, 1), Self.maxParallelism)
+        self.waitSeconds = min(max(waitSeconds, 0), maxSeconds)
     }
 }
 

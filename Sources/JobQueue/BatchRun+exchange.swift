@@ -34,10 +34,16 @@ extension BatchRun {
         let target = claimTarget()
         guard inHand < target else { return nil }
         if let dry = dryAtNs {
-            // The last claim came back short: offer free slots again now and then, while
-            // jobs are still running here (an idle invocation just ends).
-            guard active.count < options.parallelism, !active.isEmpty || queuedCount > 0,
-                  now &- max(dry, lastClaimNs) >= UInt64(Processor.refillInterval * 1e9) else { return nil }
+            if active.isEmpty && queuedCount == 0 {
+                // Idle and dry: an invocation ends, unless it waits for work; then it claims
+                // when it hears of some (which clears `dryAtNs`) or when a recheck is due.
+                guard isWaiting(now), now >= recheckNs() else { return nil }
+            } else {
+                // The last claim came back short: offer free slots again now and then, while
+                // jobs are still running here.
+                guard active.count < options.parallelism,
+                      now &- max(dry, lastClaimNs) >= UInt64(Processor.refillInterval * 1e9) else { return nil }
+            }
         } else if inHand > 0 {
             // Refill in batches, not one claim per finished job.
             let batch = max(1, min(options.parallelism, target) / 8)
@@ -103,6 +109,11 @@ extension BatchRun {
         }
         if exchange.claim != nil {
             lastClaimNs = Monotonic.nanoseconds()
+            if let next = nextScheduledNs, next <= sentAt {
+                // That job was due for this claim: the next one is someone else's time.
+                nextScheduledNs = nil
+                scheduledStale = true
+            }
             if let claimed = reply.claimed {
                 summary.claimed += claimed.count
                 for job in Processor.runOrder(claimed) {
@@ -165,7 +176,9 @@ extension BatchRun {
     func isDone(_ now: UInt64) -> Bool {
         guard active.isEmpty, queuedCount == 0, pending.isEmpty, releases.isEmpty, rescued || storageFailures > 0 else { return false }
         if stoppingAtNs != nil || summary.claimed >= options.maxJobs { return true }
-        // An idle invocation whose last claim came back short, or whose time is up, is done.
+        // An idle invocation whose last claim came back short, or whose time is up, is done,
+        // unless it is a long poll still waiting for work.
+        if isWaiting(now) { return false }
         return dryAtNs != nil || claimRequest(now) == nil
     }
 
@@ -179,6 +192,9 @@ extension BatchRun {
         if !pending.isEmpty { wake = min(wake, lastFlushNs &+ UInt64(Processor.flushInterval * 1e9)) }
         if dryAtNs != nil, active.count < options.parallelism, !active.isEmpty {
             wake = min(wake, max(dryAtNs!, lastClaimNs) &+ UInt64(Processor.refillInterval * 1e9))
+        }
+        if dryAtNs != nil, active.isEmpty, queuedCount == 0, isWaiting(now) {
+            wake = min(wake, recheckNs(), waitEndNs)
         }
         if storageRetryAtNs > now { wake = min(wake, storageRetryAtNs) }
         if processor.shouldStop != nil { wake = min(wake, now &+ 50_000_000) }

@@ -45,6 +45,14 @@ final class BatchRun {
     var paceJobs = 0
     var paceNs: UInt64 = 0
     var queuePolicies: [String: RetryPolicy] = [:]
+    /// A long poll (`waitSeconds`): until `waitEndNs` an idle invocation waits for work rather
+    /// than answering, hearing enqueues on its own connection.
+    let waitEndNs: UInt64
+    var listening = false
+    /// When the next scheduled job of these queues comes due (nil: none, or not looked up), and
+    /// whether to look it up before the next idle wait.
+    var nextScheduledNs: UInt64?
+    var scheduledStale = true
 
     init(processor: Processor, options: BatchOptions, owner: UUID) throws {
         self.processor = processor
@@ -53,6 +61,7 @@ final class BatchRun {
         completions = try CompletionQueue()
         startNs = Monotonic.nanoseconds()
         endNs = startNs &+ UInt64(options.maxSeconds * 1e9)
+        waitEndNs = startNs &+ UInt64(options.waitSeconds * 1e9)
         lastFlushNs = startNs
     }
 
@@ -61,6 +70,17 @@ final class BatchRun {
     func run() throws -> BatchSummary {
         if processor.kinds.hasUndeclaredRetry { queuePolicies = (try? processor.store.queueRetryPolicies()) ?? [:] }
         defer { handBackOnExit() }
+        if options.waitSeconds > 0 {
+            // Before the first claim, so an enqueue between that claim and the wait is heard.
+            do {
+                try processor.store.listenForWork()
+                listening = true
+            } catch {
+                processor.logger.warning("cannot listen for enqueues; waiting by claiming every \(Processor.idleRecheck) s",
+                                         metadata: ["error": "\(error)"])
+            }
+        }
+        defer { stopListening() }
         while true {
             let now = Monotonic.nanoseconds()
             checkStop(now)
@@ -72,7 +92,7 @@ final class BatchRun {
                 continue
             }
             if isDone(Monotonic.nanoseconds()) { break }
-            completions.wait(untilNs: nextWake(Monotonic.nanoseconds()))
+            try pause(Monotonic.nanoseconds())
         }
         if dryAtNs != nil && stoppingAtNs == nil {
             summary.limited = (try? processor.store.heldBack(queues: options.queues, cap: 1000)) ?? 0

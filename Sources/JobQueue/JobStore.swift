@@ -1,5 +1,9 @@
 import FoundationEssentials
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// What the engine needs from storage. `PostgresJobStore` is the implementation; the engine
 /// never sees SQL.
 ///
@@ -39,6 +43,16 @@ public protocol JobStore: Sendable {
     func queueRetryPolicies() throws -> [String: RetryPolicy]
     /// Due jobs whose attempt limit is longer than `maxTimeoutMs`, up to `cap`.
     func tooLong(queues: [String]?, maxTimeoutMs: Int, cap: Int) throws -> Int
+
+    /// Starts hearing about enqueues, for an invocation that waits for work (`waitSeconds`).
+    func listenForWork() throws
+    /// Waits up to `timeout` seconds for an enqueue into `queues` (nil: any), or until `wakeFD`
+    /// is readable; says what was heard.
+    func waitForWork(queues: [String]?, timeout: Double, wakeFD: Int32) throws -> WorkHeard
+    /// Stops hearing about enqueues.
+    func stopListening() throws
+    /// When the next scheduled job of `queues` (nil: any) comes due, or nil when none waits.
+    func nextScheduled(queues: [String]?) throws -> Date?
 }
 
 extension JobStore {
@@ -48,6 +62,15 @@ extension JobStore {
     public func queueRetryPolicies() throws -> [String: RetryPolicy] { [:] }
     /// Due jobs whose attempt limit is longer than `maxTimeoutMs`, up to `cap`.
     public func tooLong(queues: [String]?, maxTimeoutMs: Int, cap: Int) throws -> Int { 0 }
+    /// Stores without notifications hear nothing: a waiting invocation polls by claiming.
+    public func listenForWork() throws {}
+    public func waitForWork(queues: [String]?, timeout: Double, wakeFD: Int32) throws -> WorkHeard {
+        var descriptor = pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)
+        _ = poll(&descriptor, 1, Int32(max(0, min(timeout, 1)) * 1000))
+        return WorkHeard()
+    }
+    public func stopListening() throws {}
+    public func nextScheduled(queues: [String]?) throws -> Date? { nil }
 
     /// The exchange as separate calls, for stores without pipelining.
     public func exchange(_ request: StoreExchange, owner: UUID, wait: StoreWait?) throws -> StoreReply {
@@ -188,5 +211,16 @@ public struct JobOutcome: Sendable, Equatable {
         self.durationMs = durationMs
         self.result = result
         self.waitMs = waitMs
+    }
+}
+
+/// What a wait for work heard: jobs due now, or jobs scheduled for later (whose time may come
+/// before the waiter's next look).
+public struct WorkHeard: Sendable, Equatable {
+    public var due = false
+    public var scheduled = false
+    public init(due: Bool = false, scheduled: Bool = false) {
+        self.due = due
+        self.scheduled = scheduled
     }
 }

@@ -256,6 +256,34 @@ public struct PostgresJobStore: JobStore, Sendable {
 }
 
 extension PostgresJobStore {
+    public func listenForWork() throws {
+        try connection.listen(JobQueueSchema.notifyChannel)
+    }
+
+    public func waitForWork(queues: [String]?, timeout: Double, wakeFD: Int32) throws -> WorkHeard {
+        var heard = WorkHeard()
+        for n in try connection.waitForNotifications(timeout: timeout, wakeFD: wakeFD) where n.channel == JobQueueSchema.notifyChannel {
+            let delayed = n.payload.hasPrefix(JobQueueSchema.delayedPrefix)
+            let queue = delayed ? n.payload.dropFirst(JobQueueSchema.delayedPrefix.count) : Substring(n.payload)
+            guard queues.map({ $0.contains { $0 == queue } }) ?? true else { continue }
+            if delayed { heard.scheduled = true } else { heard.due = true }
+        }
+        return heard
+    }
+
+    public func stopListening() throws {
+        try connection.unlisten(JobQueueSchema.notifyChannel)
+        // What arrived before the UNLISTEN took effect is of no use to anyone now.
+        _ = try connection.waitForNotifications(timeout: 0)
+    }
+
+    public func nextScheduled(queues: [String]?) throws -> Date? {
+        let queueFilter: SQL = queues.map { " AND queue = ANY(\($0)::text[])" } ?? ""
+        return try connection.query("""
+            SELECT run_at FROM conveyor_jobs WHERE state = 'scheduled'\(queueFilter) ORDER BY run_at LIMIT 1
+            """).first?.decode("run_at")
+    }
+
     /// When process-batch next has something to do (nil when nothing waits): now when a due job
     /// waits in a queue that is not paused, else the earliest scheduled job's time, so
     /// `cron-driver watch` sleeps exactly until the next delayed job comes due.

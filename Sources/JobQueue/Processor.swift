@@ -30,6 +30,9 @@ public final class Processor {
     static let flushInterval = 0.2
     /// While jobs run after a claim came back short, free slots are offered to new work this often.
     static let refillInterval = 0.1
+    /// How often an invocation waiting for work (`waitSeconds`) claims without having heard of
+    /// any: work can come back without a notification (a retry's backoff ending, a lease rescued).
+    static let idleRecheck = 1.0
 
     let store: any JobStore
     let executor: any JobExecutor

@@ -58,12 +58,18 @@ extension Connection {
     /// notifications sent meanwhile are lost and the caller should re-check whatever they
     /// signal. The next call reconnects and re-LISTENs.
     public func waitForNotifications(timeout: Double) throws -> [PostgresNotification] {
-        try withSession { session in try session.waitForNotifications(timeout: timeout) }
+        try withSession { session in try session.waitForNotifications(timeout: timeout, wakeFD: nil) }
+    }
+
+    /// `waitForNotifications`, also returning (with whatever arrived, possibly nothing) as soon as
+    /// `wakeFD` becomes readable: a caller waiting on its own work and on the database at once.
+    public func waitForNotifications(timeout: Double, wakeFD: Int32) throws -> [PostgresNotification] {
+        try withSession { session in try session.waitForNotifications(timeout: timeout, wakeFD: wakeFD) }
     }
 }
 
 extension Session {
-    mutating func waitForNotifications(timeout: Double) throws -> [PostgresNotification] {
+    mutating func waitForNotifications(timeout: Double, wakeFD: Int32?) throws -> [PostgresNotification] {
         if needsReset && !inTransaction {
             // The caller was already told about the break (a statement or wait threw).
             try reset()
@@ -85,13 +91,15 @@ extension Session {
             let (seconds, attoseconds) = remaining.components
             // Round up so a tiny remainder still waits instead of spinning.
             let millis = min(Int64(Int32.max), seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
-            var descriptor = pollfd(fd: PQsocket(conn), events: Int16(POLLIN), revents: 0)
-            let ready = poll(&descriptor, 1, Int32(millis))
+            var descriptors = [pollfd(fd: PQsocket(conn), events: Int16(POLLIN), revents: 0),
+                               pollfd(fd: wakeFD ?? -1, events: Int16(POLLIN), revents: 0)]
+            let ready = poll(&descriptors, wakeFD == nil ? 1 : 2, Int32(millis))
             if ready < 0 {
                 if errno == EINTR { continue }
                 throw PostgresError(.connection, message: "poll failed: \(String(cString: strerror(errno)))")
             }
             if ready == 0 { continue }
+            if descriptors[1].revents != 0 && descriptors[0].revents == 0 { return [] }
             let consumed = PQconsumeInput(conn)
             drainNotifications()
             if consumed == 0 || !isConnectionOK || notices.fatalSeen {

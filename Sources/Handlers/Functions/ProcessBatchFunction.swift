@@ -3,7 +3,9 @@ import JobQueue
 
 /// `process-batch`: rescues expired leases, then claims due jobs and runs them concurrently
 /// (up to `parallelism` at once), each within its deadline, until `maxJobs` or `maxSeconds`,
-/// and answers with a summary. The cron driver calls it with the processor key.
+/// and answers with a summary. With `waitSeconds` it is a long poll: while nothing is due it
+/// waits that long for enqueues instead of answering. The cron driver calls it with the
+/// processor key.
 struct ProcessBatchFunction: ConveyorFunction {
     let name = "process-batch"
 
@@ -13,8 +15,9 @@ struct ProcessBatchFunction: ConveyorFunction {
         var maxSeconds: Double?
         var leaseSeconds: Double?
         var parallelism: Int?
+        var waitSeconds: Double?
 
-        enum CodingKeys: String, CodingKey { case queues, maxJobs, maxSeconds, leaseSeconds, parallelism }
+        enum CodingKeys: String, CodingKey { case queues, maxJobs, maxSeconds, leaseSeconds, parallelism, waitSeconds }
 
         init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -23,6 +26,7 @@ struct ProcessBatchFunction: ConveyorFunction {
             maxSeconds = try c.decodeIfPresent(Double.self, forKey: .maxSeconds)
             leaseSeconds = try c.decodeIfPresent(Double.self, forKey: .leaseSeconds)
             parallelism = try c.decodeWholeNumberIfPresent(forKey: .parallelism)
+            waitSeconds = try c.decodeIfPresent(Double.self, forKey: .waitSeconds)
         }
     }
 
@@ -61,6 +65,11 @@ struct ProcessBatchFunction: ConveyorFunction {
         guard (1...BatchOptions.maxParallelism).contains(parallelism) else {
             throw APIError(.invalidInput, "parallelism: must be between 1 and \(BatchOptions.maxParallelism)", details: ["field": "parallelism"])
         }
+        let waitSeconds = body.waitSeconds ?? 0
+        guard waitSeconds.isFinite, waitSeconds >= 0, waitSeconds <= maxSeconds else {
+            throw APIError(.invalidInput, "waitSeconds: must be between 0 and maxSeconds",
+                           details: ["field": "waitSeconds"])
+        }
         if let queues = body.queues {
             guard (1...100).contains(queues.count) else {
                 throw APIError(.invalidInput, "queues: must list 1 to 100 queues, or be left out for all", details: ["field": "queues"])
@@ -70,7 +79,7 @@ struct ProcessBatchFunction: ConveyorFunction {
             }
         }
         return BatchOptions(queues: body.queues, maxJobs: maxJobs, maxSeconds: maxSeconds, leaseSeconds: body.leaseSeconds,
-                            parallelism: parallelism)
+                            parallelism: parallelism, waitSeconds: waitSeconds)
     }
 }
 
