@@ -19,11 +19,12 @@ final class FunctionCaller: @unchecked Sendable {
     }
 
     /// One attempt. Any status is an answer; transport failures throw `CurlError`.
-    func send(_ endpoint: FunctionEndpoint, body: Data) throws -> HTTPClientResponse {
+    /// `abandonWhen` is asked about once a second; true gives up on the answer.
+    func send(_ endpoint: FunctionEndpoint, body: Data, abandonWhen: (@Sendable () -> Bool)? = nil) throws -> HTTPClientResponse {
         try client.send(HTTPClientRequest(
             method: endpoint.method, url: endpoint.url,
             headers: [("x-api-key", try settings.key(for: endpoint)), ("content-type", "application/json"), ("accept", "application/json")],
-            body: body, connectTimeout: 5, timeout: endpoint.timeout))
+            body: body, connectTimeout: 5, timeout: endpoint.timeout, abandonWhen: abandonWhen))
     }
 
     /// Sends, retrying transient transport failures after each of `delays`. A timeout of the

@@ -9,17 +9,24 @@ struct Watch: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Call process-batch as soon as jobs are enqueued (LISTEN/NOTIFY on DATABASE_URL).",
         discussion: """
-            Calls once at start, then on every notification (after a short debounce that \
-            coalesces bursts), again while batches come back full, and when the next delayed \
-            job comes due. While calls are busy with slow jobs, new work starts another call, \
-            up to --max-in-flight at once. Survives database restarts and HTTP failures; the crontab's \
+            Keeps one process-batch call out as a long poll (--wait-seconds): it waits for \
+            enqueues itself and starts a job within a claim's round trip of its enqueue; when it \
+            answers, the next goes out at once. Work the long poll cannot take (its slots are \
+            busy with slow jobs) starts another call beside it, up to --max-in-flight at once. \
+            With --wait-seconds 0, calls once at start, then on every notification (after a \
+            short debounce that coalesces bursts), again while batches come back full, and when \
+            the next delayed job comes due. Survives database restarts and HTTP failures; the crontab's \
             process-batch line stays as the safety net. SIGTERM stops it after the running call.
             """)
 
     @Option(help: "Only these queues, comma-separated (default: all).") var queues: String?
     @Option(help: "maxJobs for each process-batch call (1-10000).") var maxJobs = 500
     @Option(help: "maxSeconds for each process-batch call.") var maxSeconds: Double = 50
-    @Option(help: "Milliseconds to wait after a notification for more to arrive.") var debounceMs: Double = 1
+    @Option(help: "How long the long-poll call waits for work in process-batch (0: no long poll; at most --max-seconds).")
+    var waitSeconds: Double = 20
+    @Option(help: "Jobs each process-batch call runs at once (1-1000; default: process-batch's, 32). Raise it for slow jobs: a long poll whose slots are all busy leaves new work to extra calls.")
+    var parallelism: Int?
+    @Option(help: "Milliseconds to wait after a notification for more to arrive (without a long poll).") var debounceMs: Double = 1
     @Option(help: "Longest idle sleep in seconds before looking for delayed jobs again.") var maxWaitSeconds: Double = 60
     @Option(help: "Most process-batch calls under way at once (1-16): while calls are busy with slow jobs, new work starts another.")
     var maxInFlight = 2
@@ -31,6 +38,14 @@ struct Watch: ParsableCommand {
         guard (1...10_000).contains(maxJobs) else { throw ValidationError("--max-jobs must be between 1 and 10000") }
         guard (1...16).contains(maxInFlight) else { throw ValidationError("--max-in-flight must be between 1 and 16") }
         guard maxSeconds.isFinite, maxSeconds > 0, maxSeconds <= 600 else { throw ValidationError("--max-seconds must be more than 0 and at most 600") }
+        if let parallelism {
+            guard (1...BatchOptions.maxParallelism).contains(parallelism) else {
+                throw ValidationError("--parallelism must be between 1 and \(BatchOptions.maxParallelism)")
+            }
+        }
+        guard waitSeconds.isFinite, waitSeconds >= 0, waitSeconds <= maxSeconds else {
+            throw ValidationError("--wait-seconds must be between 0 and --max-seconds")
+        }
         guard debounceMs.isFinite, debounceMs >= 0, debounceMs <= 10_000 else { throw ValidationError("--debounce-ms must be between 0 and 10000") }
         guard maxWaitSeconds.isFinite, maxWaitSeconds >= 0.1 else { throw ValidationError("--max-wait-seconds must be at least 0.1") }
         if let queues {
@@ -60,7 +75,8 @@ struct Watch: ParsableCommand {
             let endpoint = try FunctionEndpoint(function: "process-batch", manifest: manifest, baseURL: settings.baseURL)
             let options = Watcher.Options(queues: queues.map(queueList), maxJobs: maxJobs, maxSeconds: maxSeconds,
                                           debounce: debounceMs / 1000, maxWait: maxWaitSeconds, applicationName: applicationName,
-                                          maxInFlight: maxInFlight)
+                                          maxInFlight: maxInFlight, waitSeconds: waitSeconds,
+                                          parallelism: parallelism)
             return try Watcher(options: options, databaseURL: databaseURL, endpoint: endpoint,
                                settings: settings, stop: stop, logger: logger)
         }

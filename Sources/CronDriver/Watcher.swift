@@ -8,11 +8,19 @@ import Postgres
 /// The `watch` loop, on the calling thread: wait on LISTEN for enqueues, call process-batch,
 /// and otherwise sleep until the next delayed job is due.
 ///
+/// With `waitSeconds` (the default), one call is always a long poll: process-batch waits for
+/// enqueues itself and claims the moment one arrives, so pickup costs one claim, not a
+/// notification, an HTTP call and a batch's start. When it answers, the next one goes out at
+/// once. This loop still listens: work the long poll cannot take (its slots are full of slow
+/// jobs, or a job's time limit does not fit what is left of its budget) starts another call
+/// beside it.
+///
 /// Blocking by design: one connection and this thread listen, and calls run on threads of their
 /// own, each with its own libcurl handle, at most `maxInFlight` at once. While a call is busy
 /// with slow jobs, new work starts another, so one slow queue never holds up the rest. Waits
-/// are cut into short slices so a stop request is noticed within half a second; running HTTP
-/// calls are allowed to finish.
+/// are cut into short slices so a stop request is noticed within half a second; a long poll is
+/// abandoned on stop (its jobs run to the end in process-batch regardless), other calls are
+/// allowed to finish.
 final class Watcher: @unchecked Sendable {
     struct Options: Sendable {
         var queues: [String]?
@@ -22,6 +30,10 @@ final class Watcher: @unchecked Sendable {
         var maxWait: Double
         var applicationName: String
         var maxInFlight: Int = 2
+        /// The long poll's `waitSeconds`; 0 calls only when there is work.
+        var waitSeconds: Double = 0
+        /// Each call's `parallelism` (nil: process-batch's default).
+        var parallelism: Int?
     }
 
     private let options: Options
@@ -31,6 +43,8 @@ final class Watcher: @unchecked Sendable {
     private let stop: CronStopSignal
     private let logger: Logger
     private let body: Data
+    private let longPollBody: Data
+    private var longPolls: Bool { options.waitSeconds > 0 }
 
     private var connection: Connection?
     /// A call is owed: at start, after a notification, a full batch, a due delayed job or a reconnect.
@@ -38,10 +52,24 @@ final class Watcher: @unchecked Sendable {
     private var lastClaimed = 0
     /// Grows while jobs are due but calls claim none, so a failing processor is not hammered.
     private var dueBackoff: Double = 0
-    /// Calls under way and the answers of those that ended (jobs claimed, or nil when stopped).
+    /// Calls under way and the answers of those that ended.
     private let calls = NSLock()
     private var inFlight = 0
-    private var ended: [Int?] = []
+    /// The long poll that is always out (the primary call); others are extra.
+    private var primaryInFlight = false
+    private var ended: [Ended] = []
+    /// When the next long poll may go out: at once, unless the last one answered early.
+    private var nextLongPollAt = Date.distantPast
+    /// Extra calls beside the long poll wait this long after one that claimed nothing.
+    private var extraBackoff: Double = 0
+    private var extraAllowedAt = Date.distantPast
+
+    /// A call's answer: jobs claimed (nil when stopped first) and how long it took.
+    struct Ended {
+        var claimed: Int?
+        var primary: Bool
+        var seconds: Double
+    }
     /// Idle callers, each with its own libcurl handle (and kept-alive connection to nginx).
     private var idleCallers: [FunctionCaller] = []
 
@@ -60,22 +88,33 @@ final class Watcher: @unchecked Sendable {
             var maxJobs: Int
             var maxSeconds: Double
             var queues: [String]?
+            var parallelism: Int?
+            var waitSeconds: Double?
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        body = try encoder.encode(Body(maxJobs: options.maxJobs, maxSeconds: options.maxSeconds, queues: options.queues))
+        body = try encoder.encode(Body(maxJobs: options.maxJobs, maxSeconds: options.maxSeconds, queues: options.queues,
+                                       parallelism: options.parallelism))
+        longPollBody = try encoder.encode(Body(maxJobs: options.maxJobs, maxSeconds: options.maxSeconds, queues: options.queues,
+                                               parallelism: options.parallelism, waitSeconds: options.waitSeconds))
+        // The long poll handles the start's work itself.
+        pending = !longPolls
     }
 
     /// Runs until the stop signal is raised, then waits for the calls under way.
     func run() {
         let scope = options.queues.map { "queues \($0.joined(separator: ","))" } ?? "all queues"
-        logger.info("watching \(JobQueueSchema.notifyChannel) for \(scope); calling \(endpoint.method) \(endpoint.url), up to \(options.maxInFlight) at once")
+        let poll = longPolls ? "a long poll of \(options.waitSeconds) s always out, " : ""
+        logger.info("watching \(JobQueueSchema.notifyChannel) for \(scope); calling \(endpoint.method) \(endpoint.url), \(poll)up to \(options.maxInFlight) at once")
         defer { waitForCalls() }
         while !stop.isStopped {
             guard let connection = connected() else { return }
             do {
                 collectEnded()
-                if pending, startCall() {
+                if longPolls, !calls.withLock({ primaryInFlight }), Date() >= nextLongPollAt, startCall(primary: true) {
+                    continue
+                }
+                if pending, startCall(primary: false) {
                     pending = false
                     continue
                 }
@@ -84,9 +123,16 @@ final class Watcher: @unchecked Sendable {
                     // another call beside them rather than waiting for them to end.
                     let arrived = relevant(try connection.waitForNotifications(timeout: Self.busySlice))
                     if arrived.contains(where: { !$0.delayed }) {
-                        try debounce(connection)
-                        pending = true
+                        if longPolls {
+                            try callIfLeft(connection)
+                        } else {
+                            try debounce(connection)
+                            pending = true
+                        }
                     }
+                } else if longPolls {
+                    // The long poll waits out its backoff.
+                    _ = try connection.waitForNotifications(timeout: max(0.001, min(Self.slice, nextLongPollAt.timeIntervalSinceNow)))
                 } else {
                     try idle(connection)
                 }
@@ -103,21 +149,27 @@ final class Watcher: @unchecked Sendable {
     private static let busySlice = 0.05
 
     /// Starts a call on a thread of its own when fewer than `maxInFlight` are under way.
-    private func startCall() -> Bool {
+    private func startCall(primary: Bool) -> Bool {
         let caller: FunctionCaller? = calls.withLock {
             guard inFlight < options.maxInFlight else { return nil }
-            if let idle = idleCallers.popLast() { inFlight += 1; return idle }
-            guard let fresh = try? FunctionCaller(settings: settings) else { return nil }
-            inFlight += 1
-            return fresh
+            let caller = idleCallers.popLast() ?? (try? FunctionCaller(settings: settings))
+            if caller != nil {
+                inFlight += 1
+                if primary { primaryInFlight = true }
+            }
+            return caller
         }
         guard let caller else { return false }
         Thread.detachNewThread { [self] in
-            let claimed = callProcessBatch(caller)
+            let started = ContinuousClock.now
+            let claimed = callProcessBatch(caller, body: primary ? longPollBody : body, abandonOnStop: primary)
+            let took = ContinuousClock.now - started
+            let seconds = Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18
             calls.withLock {
                 inFlight -= 1
+                if primary { primaryInFlight = false }
                 idleCallers.append(caller)
-                ended.append(claimed)
+                ended.append(Ended(claimed: claimed, primary: primary, seconds: seconds))
             }
         }
         return true
@@ -125,16 +177,47 @@ final class Watcher: @unchecked Sendable {
 
     /// What the calls that ended claimed: a full batch means more may wait.
     private func collectEnded() {
-        let answers = calls.withLock { () -> [Int?] in
+        let answers = calls.withLock { () -> [Ended] in
             defer { ended.removeAll() }
             return ended
         }
-        for case let claimed? in answers {
+        for answer in answers {
+            guard let claimed = answer.claimed else { continue }
             lastClaimed = claimed
             if claimed > 0 { dueBackoff = 0 }
+            if answer.primary {
+                // A long poll answers early only when full or when its host stops; one that keeps
+                // answering at once (a process-batch that does not wait) must not be called in a loop.
+                if claimed < options.maxJobs, answer.seconds < options.waitSeconds / 2 {
+                    nextLongPollAt = Date() + 1
+                    logger.debug("the long poll answered after \(answer.seconds) s; calling again in 1 s")
+                }
+                continue
+            }
             if claimed >= options.maxJobs { pending = true }
+            if longPolls {
+                extraBackoff = claimed > 0 ? 0 : (extraBackoff == 0 ? 0.5 : min(extraBackoff * 2, options.maxWait))
+                extraAllowedAt = Date() + extraBackoff
+            }
         }
     }
+
+    /// Work was enqueued while the long poll is out. It claims such work within a round trip;
+    /// if due jobs are still left after `longPollGrace`, its slots are full or the jobs do not
+    /// fit its budget, and another call takes them. That call does not wait: it runs what it
+    /// claims and answers, so at most one FastCGI worker is ever held by a wait.
+    private func callIfLeft(_ connection: Connection) throws {
+        let until = Date() + Self.longPollGrace
+        while !stop.isStopped, until.timeIntervalSinceNow > 0 {
+            _ = try connection.waitForNotifications(timeout: until.timeIntervalSinceNow)
+        }
+        guard Date() >= extraAllowedAt, let next = try PostgresJobStore(connection: connection).nextRunAt(queues: options.queues),
+              next <= Date() else { return }
+        pending = true
+    }
+
+    /// How long the long poll gets to take new work before another call is started for it.
+    private static let longPollGrace = 0.01
 
     private func waitForCalls() {
         while calls.withLock({ inFlight }) > 0 { usleep(20_000) }
@@ -212,13 +295,16 @@ final class Watcher: @unchecked Sendable {
 
     /// One process-batch call, retried with backoff until it gets a 2xx answer. Returns the
     /// number of jobs claimed, or nil when stopped first.
-    private func callProcessBatch(_ caller: FunctionCaller) -> Int? {
+    private func callProcessBatch(_ caller: FunctionCaller, body: Data, abandonOnStop: Bool) -> Int? {
         var backoff = 0.5
+        let stop = self.stop
+        let stopped: @Sendable () -> Bool = { stop.isStopped }
+        let abandonWhen = abandonOnStop ? stopped : nil
         while !stop.isStopped {
             let started = ContinuousClock.now
             let problem: String
             do {
-                let response = try caller.send(endpoint, body: body)
+                let response = try caller.send(endpoint, body: body, abandonWhen: abandonWhen)
                 let ms = (ContinuousClock.now - started).components.seconds * 1000
                     + (ContinuousClock.now - started).components.attoseconds / 1_000_000_000_000_000
                 if response.isSuccess {

@@ -40,8 +40,10 @@ struct WatchTests {
         }
     }
 
-    /// Starts a recorder answering `{"claimed":0}` and a watcher on a queue of its own.
-    static func startWatching(holdFirstSeconds: Double? = nil, arguments: [String] = []) async throws -> Watching {
+    /// Starts a recorder answering `{"claimed":0}` and a watcher on a queue of its own. Without a
+    /// long poll unless `arguments` ask for one: the recorder answers at once, as a process-batch
+    /// that waits would not.
+    static func startWatching(holdFirstSeconds: Double? = nil, arguments: [String] = ["--wait-seconds", "0"]) async throws -> Watching {
         let dir = try DriverHarness.temporaryDirectory()
         let recorder = try await HTTPRecorder(directory: dir, respond: [#"/v1/process-batch=200:{"claimed":0}"#], holdFirstSeconds: holdFirstSeconds)
         let queue = uniqueName("watch")
@@ -61,13 +63,24 @@ struct WatchTests {
     }
 
     /// A call busy with slow jobs does not hold up new work: an enqueue starts a second call
-    /// beside it, and no more than --max-in-flight run at once. The first call is held 4 s; the
-    /// recorder's arrival times tell whether the next came while it was held.
-    @Test(arguments: [2, 1])
-    func newWorkStartsACallBesideABusyOne(maxInFlight: Int) async throws {
+    /// beside it, and no more than --max-in-flight run at once. The first call is held 8 s; the
+    /// recorder's arrival times tell whether the next came while it was held. With a long poll
+    /// the held call is the long poll, and the job it does not take starts another.
+    struct Calls: Sendable, CustomTestStringConvertible {
+        var maxInFlight: Int
+        var waitSeconds: Double
+        var testDescription: String { "--max-in-flight \(maxInFlight) --wait-seconds \(waitSeconds)" }
+        static let all = [Calls(maxInFlight: 2, waitSeconds: 0), Calls(maxInFlight: 1, waitSeconds: 0),
+                          Calls(maxInFlight: 2, waitSeconds: 20), Calls(maxInFlight: 1, waitSeconds: 20)]
+    }
+
+    @Test(arguments: Calls.all)
+    func newWorkStartsACallBesideABusyOne(calls mode: Calls) async throws {
+        let maxInFlight = mode.maxInFlight, waitSeconds = mode.waitSeconds
         let db = try Self.database()
         let hold = 8.0
-        let w = try await Self.startWatching(holdFirstSeconds: hold, arguments: ["--max-in-flight", String(maxInFlight)])
+        let w = try await Self.startWatching(holdFirstSeconds: hold, arguments: ["--max-in-flight", String(maxInFlight),
+                                                                                "--wait-seconds", String(waitSeconds)])
         defer { w.stop() }
         #expect(await w.waitForCalls(1), "\(w.watch.stderr)")
         try Self.enqueue(w.queue, on: db)
@@ -140,9 +153,39 @@ struct WatchTests {
         try enqueue(queue, delay: delay, on: db)
         let applicationName = uniqueName("conveyor-cron-watch")
         let env = DriverHarness.environment(["CONVEYOR_URL": recorder.url, "CONVEYOR_PROCESSOR_KEY": key, "DATABASE_URL": databaseURL])
-        let watch = try Child(DriverHarness.binary, ["watch", "--queues", queue, "--application-name", applicationName, "--verbose"],
+        let watch = try Child(DriverHarness.binary, ["watch", "--queues", queue, "--application-name", applicationName, "--verbose",
+                                                     "--wait-seconds", "0"],
                               environment: env, directory: dir, label: "watch")
         return Watching(dir: dir, recorder: recorder, watch: watch, queue: queue, applicationName: applicationName)
+    }
+
+    /// One call is always out as a long poll, with `waitSeconds` in its body. One that answers
+    /// at once (as this recorder does, or a process-batch that does not wait) is called again
+    /// after a pause, not in a loop.
+    @Test func aLongPollIsAlwaysOutButNeverCalledInALoop() async throws {
+        let w = try await Self.startWatching(arguments: ["--wait-seconds", "15"])
+        defer { w.stop() }
+        // It keeps calling…
+        #expect(await w.waitForCalls(3, timeout: 15), "\(w.watch.stderr)")
+        let calls = w.batchCalls
+        let first = try #require(calls.first)
+        #expect(first.body == #"{"maxJobs":50,"maxSeconds":20,"queues":["\#(w.queue)"],"waitSeconds":15}"#)
+        // …but not in a loop: the recorder's arrival times show the pause between calls.
+        for (a, b) in zip(calls, calls.dropFirst()) {
+            #expect(b.at - a.at >= 0.9, "a call \(b.at - a.at) s after the one before")
+        }
+    }
+
+    /// A stop does not wait for a long poll to answer: the call is abandoned (process-batch runs
+    /// its jobs to the end regardless) and the watcher exits.
+    @Test func aStopAbandonsTheLongPoll() async throws {
+        let hold = 60.0
+        let w = try await Self.startWatching(holdFirstSeconds: hold, arguments: ["--wait-seconds", "15"])
+        defer { w.stop() }
+        #expect(await w.waitForCalls(1), "\(w.watch.stderr)")
+        let stoppedAt = Date()
+        #expect(await w.watch.terminate() == 0)
+        #expect(Date().timeIntervalSince(stoppedAt) < hold / 2, "it waited for the held call")
     }
 
     @Test func survivesATerminatedBackend() async throws {
