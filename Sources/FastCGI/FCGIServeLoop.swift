@@ -37,7 +37,8 @@ public struct FCGIServeLoop {
     public var recycleIdleSeconds = 1.0
     /// Connections one worker holds at most; beyond that it stops accepting and leaves newcomers
     /// to the other workers.
-    public var maxConnections = 64
+    public var maxConnections = FCGIServeLoop.defaultMaxConnections
+    public static let defaultMaxConnections = 64
     /// How long a request that can share work waits for requests on recently answered
     /// connections; 0 never waits.
     public var groupWaitSeconds = 0.0

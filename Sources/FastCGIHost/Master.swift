@@ -19,16 +19,18 @@ final class Master {
 
     let config: ServeConfig
     let listener: FCGIListener
+    let batchListener: FCGIListener?
     let board: Scoreboard
     let logger: Logger
     var slots: [Slot]
 
-    init(config: ServeConfig, listener: FCGIListener, board: Scoreboard, logger: Logger) {
+    init(config: ServeConfig, listener: FCGIListener, batchListener: FCGIListener?, board: Scoreboard, logger: Logger) {
         self.config = config
         self.listener = listener
+        self.batchListener = batchListener
         self.board = board
         self.logger = logger
-        self.slots = Array(repeating: Slot(), count: config.workers)
+        self.slots = Array(repeating: Slot(), count: config.workers + config.batchWorkers)
     }
 
     static func nowNs() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
@@ -37,9 +39,11 @@ final class Master {
     func run() throws -> Int32 {
         let wake = try SignalPipe.install([SIGTERM, SIGINT, SIGQUIT, SIGCHLD])
         try listener.setInheritable(true)
+        try batchListener?.setInheritable(true)
         _ = fcntl(board.fd, F_SETFD, 0)
         logger.info("fcgi-host listening", metadata: [
             "listen": "\(listener.address)", "workers": "\(config.workers)", "maxRequests": "\(config.maxRequests)",
+            "batchListen": "\(batchListener.map { "\($0.address)" } ?? "none")", "batchWorkers": "\(config.batchWorkers)",
         ])
         for i in slots.indices { spawn(i) }
         let parent = getppid()
@@ -77,7 +81,8 @@ final class Master {
         slots[i].respawnAtNs = nil
         board.resetForNewWorker(i)
         do {
-            let pid = try Spawner.spawnSelf(arguments: config.workerArguments(slot: i, listenFD: listener.fd, scoreboardFD: board.fd))
+            let fd = config.isBatchSlot(i) ? (batchListener ?? listener).fd : listener.fd
+            let pid = try Spawner.spawnSelf(arguments: config.workerArguments(slot: i, listenFD: fd, scoreboardFD: board.fd))
             board.set(i, .pid, UInt64(pid))
             slots[i].pid = pid
             slots[i].startedNs = Self.nowNs()
@@ -136,8 +141,10 @@ final class Master {
     func stop(wake: Int32) {
         logger.info("stopping", metadata: ["graceSeconds": "\(config.grace)"])
         board.set(.stopping, 1)
-        listener.removeSocketFile()
-        listener.close()
+        for l in [listener] + (batchListener.map { [$0] } ?? []) {
+            l.removeSocketFile()
+            l.close()
+        }
         for slot in slots where slot.pid > 0 { kill(slot.pid, SIGTERM) }
         let deadline = Self.nowNs() + UInt64(max(0, config.grace) * 1e9)
         while slots.contains(where: { $0.pid > 0 }) && Self.nowNs() < deadline {

@@ -12,6 +12,9 @@ struct ServeConfig {
     var socketGroup: String?
     var backlog: Int32
     var workers: Int
+    /// The second pool, for process-batch (nil: none): its address and workers.
+    var batchListen: FCGIListenAddress?
+    var batchWorkers: Int = 0
     var maxRequests: Int
     var grace: Double
     var slowSeconds: Double
@@ -24,9 +27,16 @@ struct ServeConfig {
     /// Stop gracefully when the process that started the master goes away (tests, supervisors).
     var stopWhenOrphaned = false
 
+    /// Slots from `workers` on belong to the batch pool.
+    func isBatchSlot(_ slot: Int) -> Bool { slot >= workers }
+
     func workerArguments(slot: Int, listenFD: Int32, scoreboardFD: Int32) -> [String] {
-        ["worker", "--listen-fd", "\(listenFD)", "--scoreboard-fd", "\(scoreboardFD)", "--slot", "\(slot)",
-         "--listen", listen.description, "--workers", "\(workers)", "--max-requests", "\(maxRequests)",
+        let batch = isBatchSlot(slot)
+        // A batch worker holds one connection at a time: it is busy for as long as a long poll or
+        // a batch lasts, and a kept connection it held meanwhile would hold up that request too.
+        return ["worker", "--listen-fd", "\(listenFD)", "--scoreboard-fd", "\(scoreboardFD)", "--slot", "\(slot)",
+         "--listen", (batch ? batchListen ?? listen : listen).description, "--workers", "\(batch ? batchWorkers : workers)",
+         "--max-connections", batch ? "1" : "\(FCGIServeLoop.defaultMaxConnections)", "--max-requests", "\(maxRequests)",
          "--slow-seconds", "\(slowSeconds)", "--read-timeout", "\(readTimeout)", "--group-wait-us", "\(groupWaitUs)", "--grace", "\(grace)", "--manifest", manifestPath, "--pool", pool]
     }
 }
@@ -47,6 +57,10 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "The unix socket's group (e.g. www-data), so the web server's workers can connect.") var socketGroup: String?
     @Option(help: "The listen backlog.") var backlog: Int32 = 511
     @Option(help: "Worker processes (default: twice the cores).") var workers: Int?
+    @Option(help: ArgumentHelp("A second socket, for process-batch: unix:/path.sock or 127.0.0.1:PORT (nginx sends /v1/process-batch there).",
+                               discussion: "Its workers hold one connection each, so a long poll or a long batch never holds up a request nginx sends on another kept connection; the main pool keeps serving many connections per worker."))
+    var batchListen: String?
+    @Option(help: "Worker processes on --batch-listen: at most this many process-batch calls run at once.") var batchWorkers = 3
     @Option(help: "Requests a worker serves before it is replaced; 0 never recycles.") var maxRequests = 500
     @Option(help: "Seconds workers get to finish their request in flight when stopping.") var grace: Double = 10
     @Option(help: "Requests slower than this many seconds are logged and counted.") var slowSeconds: Double = 5
@@ -65,10 +79,14 @@ struct ServeCommand: ParsableCommand {
             try DeployedQueues.applyAtStart(logger: Logger(label: "conveyor.fcgi-host"))
             let listener = try FCGIListener.bind(config.listen, backlog: config.backlog, mode: config.socketMode, group: config.socketGroup)
             config.listen = listener.address // a TCP port 0 is now the kernel's choice
-            let board = try Scoreboard.create(slots: config.workers)
+            let batchListener = try config.batchListen.map {
+                try FCGIListener.bind($0, backlog: config.backlog, mode: config.socketMode, group: config.socketGroup)
+            }
+            config.batchListen = batchListener?.address
+            let board = try Scoreboard.create(slots: config.workers + config.batchWorkers)
             var logger = Logger(label: "conveyor.fcgi-host")
             logger[metadataKey: "pid"] = "\(getpid())"
-            master = Master(config: config, listener: listener, board: board, logger: logger)
+            master = Master(config: config, listener: listener, batchListener: batchListener, board: board, logger: logger)
         }
         guard let master else { return }
         let status = try master.run()
@@ -87,6 +105,8 @@ struct ServeCommand: ParsableCommand {
         }
         let workers = self.workers ?? max(1, ProcessInfo.processInfo.activeProcessorCount * 2)
         guard (1...1024).contains(workers) else { throw HostError.configuration("--workers must be 1 to 1024") }
+        let batchAddress = try batchListen.map { try FCGIListenAddress(parsing: $0) }
+        guard batchAddress == nil || (1...256).contains(batchWorkers) else { throw HostError.configuration("--batch-workers must be 1 to 256") }
         guard maxRequests >= 0 else { throw HostError.configuration("--max-requests must be 0 or more") }
         guard (0...100_000).contains(groupWaitUs) else { throw HostError.configuration("--group-wait-us must be 0 to 100000") }
         guard grace >= 0, slowSeconds > 0, readTimeout > 0, backlog > 0 else {
@@ -97,6 +117,7 @@ struct ServeCommand: ParsableCommand {
         // Load and route it now, so a bad manifest stops the master instead of crash-looping workers.
         _ = try Router(manifest: FunctionManifest.load(path: absolute))
         return ServeConfig(listen: address, socketMode: mode, socketGroup: socketGroup, backlog: backlog, workers: workers,
+                           batchListen: batchAddress, batchWorkers: batchAddress == nil ? 0 : batchWorkers,
                            maxRequests: maxRequests, grace: grace, slowSeconds: slowSeconds, readTimeout: readTimeout,
                            groupWaitUs: groupWaitUs, manifestPath: absolute, pool: pool, stopWhenOrphaned: stopWhenOrphaned)
     }

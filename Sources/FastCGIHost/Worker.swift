@@ -15,6 +15,8 @@ struct Worker {
     var slot: Int
     var pool: PoolIdentity
     var workers: Int
+    /// Connections held at once (1 in the batch pool).
+    var maxConnections: Int
     var manifestPath: String
     var readTimeout: Double
     var groupWaitSeconds: Double
@@ -57,6 +59,7 @@ struct Worker {
         options.logger = logger
         var loop = FCGIServeLoop(options: options)
         loop.maxRequests = pool.maxRequests
+        loop.maxConnections = maxConnections
         loop.groupWaitSeconds = groupWaitSeconds
         loop.wakeFD = wake
         let slot = self.slot

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FastCGI
 import Handlers
 
 /// The hidden subcommand the master spawns; not for people.
@@ -10,6 +11,7 @@ struct WorkerCommand: ParsableCommand {
     @Option var slot: Int
     @Option var listen: String
     @Option var workers: Int
+    @Option var maxConnections: Int = FCGIServeLoop.defaultMaxConnections
     @Option var maxRequests: Int
     @Option var slowSeconds: Double
     @Option var readTimeout: Double
@@ -21,7 +23,7 @@ struct WorkerCommand: ParsableCommand {
     func run() throws {
         let worker = Worker(listenFD: listenFD, scoreboardFD: scoreboardFD, slot: slot,
                             pool: PoolIdentity(name: pool, listen: listen, maxRequests: maxRequests, slowSeconds: slowSeconds),
-                            workers: workers, manifestPath: manifest, readTimeout: readTimeout,
+                            workers: workers, maxConnections: maxConnections, manifestPath: manifest, readTimeout: readTimeout,
                             groupWaitSeconds: Double(groupWaitUs) / 1e6, graceSeconds: grace)
         do {
             try worker.run()

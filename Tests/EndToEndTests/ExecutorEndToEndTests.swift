@@ -138,4 +138,47 @@ import Testing
         let again = try web.call("POST", "/v1/process-batch", body: #"{"maxSeconds":15}"#, key: Stack.processorKey, timeout: 30)
         #expect(again.json["completed"] == 21, "\(again.text)")
     }
+
+    /// A long poll occupies a worker for its whole wait. It runs in fcgi-host's batch pool, so
+    /// requests nginx sends on its kept connections to the main pool are answered meanwhile, not
+    /// after it: every one of them is answered while the long poll is still out.
+    @Test func aLongPollHoldsUpNoOtherRequest() throws {
+        let stack = try Stack(Stack.Options(workers: 2))
+        let tenant = try Tenant(databaseURL: stack.databaseURL)
+        let web = try Web(stack.baseURL)
+        let id = try enqueue(web, tenant, [#"{"kind":"noop","queue":"\#(tenant.queue)","delaySeconds":3600}"#])[0]
+        // Four clients at once, before and during the long poll, so nginx keeps several
+        // connections to each worker of the main pool; the long poll goes out on one of them.
+        let answered = Tally()
+        func clients(_ requests: Int) {
+            let group = DispatchGroup()
+            for _ in 0..<4 {
+                group.enter()
+                Thread.detachNewThread {
+                    defer { group.leave() }
+                    guard let web = try? Web(stack.baseURL) else { return }
+                    for _ in 0..<requests {
+                        answered.add((try? web.call("GET", "/v1/jobs/\(id)", key: tenant.key, timeout: 60))?.status ?? -1)
+                    }
+                }
+            }
+            group.wait()
+        }
+        clients(20)
+        let pollDone = Flag()
+        let poll = Box<Web.Answer>()
+        Thread.detachNewThread {
+            defer { pollDone.set() }
+            poll.value = try? Web(stack.baseURL).call("POST", "/v1/process-batch",
+                                                      body: #"{"queues":["\#(tenant.queue)"],"maxSeconds":30,"waitSeconds":20}"#,
+                                                      key: Stack.processorKey, timeout: 60)
+        }
+        Thread.sleep(forTimeInterval: 1)
+        clients(50)
+        #expect(!pollDone.isSet, "the long poll answered before the other requests were served")
+        #expect(answered.histogram == [200: 280], "\(answered.histogram)")
+        while !pollDone.isSet { usleep(50_000) }
+        #expect(poll.value?.status == 200, "\(poll.value?.text ?? "no answer")")
+        #expect(poll.value?.json["claimed"] == 0)
+    }
 }

@@ -95,7 +95,8 @@ final class Stack: @unchecked Sendable {
 
     func startFcgiHost(_ options: Options) throws {
         let p = try launch(Self.binDir.appendingPathComponent("fcgi-host").path,
-                           ["serve", "--listen", "unix:\(fcgiSocket)", "--socket-mode", "0666", "--workers", String(options.workers),
+                           ["serve", "--listen", "unix:\(fcgiSocket)", "--batch-listen", "unix:\(dir.appendingPathComponent("batch.sock").path)",
+                            "--socket-mode", "0666", "--workers", String(options.workers),
                             "--max-requests", String(options.maxRequests), "--grace", String(options.grace)],
                            log: "fcgi-host.log")
         fcgiHost = p
@@ -130,6 +131,7 @@ final class Stack: @unchecked Sendable {
             ("127.0.0.1:8080", "127.0.0.1:\(httpPort)"),
             ("127.0.0.1:8081", "127.0.0.1:\(cgiPort)"),
             ("/run/conveyor/fcgi.sock", fcgiSocket),
+            ("/run/conveyor/batch.sock", dir.appendingPathComponent("batch.sock").path),
             ("/run/conveyor/fcgiwrap.sock", dir.appendingPathComponent("fcgiwrap.sock").path),
             ("/usr/local/lib/conveyor/conveyor.cgi", dir.appendingPathComponent("conveyor.cgi").path),
         ] {

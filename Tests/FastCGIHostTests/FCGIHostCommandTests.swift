@@ -34,6 +34,9 @@ struct FCGIHostCommandTests {
         (["serve", "--listen", "unix:/nonexistent-dir/x.sock", "--manifest", manifest], "bind"),
         (["serve", "--listen", "unix:/tmp/fcgi-never-\(getpid()).sock", "--manifest", manifest, "--socket-group", "no-such-group-xyz"], "no group named"),
         (["serve", "--listen", "unix:/tmp/fcgi-never.sock", "--manifest", manifest, "--workers", "0"], "--workers"),
+        (["serve", "--listen", "unix:/tmp/fcgi-never.sock", "--manifest", manifest, "--batch-listen", "unix:/tmp/fcgi-never-batch.sock",
+          "--batch-workers", "0"], "--batch-workers"),
+        (["serve", "--listen", "unix:/tmp/fcgi-never.sock", "--manifest", manifest, "--batch-listen", "example.com:80"], "not an IPv4 address"),
     ])
     func configurationErrorsAreOneLineAndExit2(_ arguments: [String], _ mentions: String) throws {
         let r = try Self.run(arguments)
