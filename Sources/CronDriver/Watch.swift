@@ -20,10 +20,12 @@ struct Watch: ParsableCommand {
             """)
 
     @Option(help: "Only these queues, comma-separated (default: all).") var queues: String?
-    @Option(help: "maxJobs for each process-batch call (1-10000).") var maxJobs = 500
+    /// High by default: a long poll that reaches it while slow jobs still run can take no new
+    /// work until they end, and leaves it to extra calls.
+    @Option(help: "maxJobs for each process-batch call (1-10000).") var maxJobs = 10_000
     @Option(help: "maxSeconds for each process-batch call.") var maxSeconds: Double = 50
-    @Option(help: "How long the long-poll call waits for work in process-batch (0: no long poll; at most --max-seconds).")
-    var waitSeconds: Double = 20
+    @Option(help: "How long the long-poll call waits for work in process-batch (0: no long poll; at most --max-seconds; default 20, or 0.4 of --max-seconds when that is less).")
+    var waitSeconds: Double?
     @Option(help: "Jobs each process-batch call runs at once (1-1000; default: process-batch's, 32). Raise it for slow jobs: a long poll whose slots are all busy leaves new work to extra calls.")
     var parallelism: Int?
     @Option(help: "Milliseconds to wait after a notification for more to arrive (without a long poll).") var debounceMs: Double = 1
@@ -43,7 +45,7 @@ struct Watch: ParsableCommand {
                 throw ValidationError("--parallelism must be between 1 and \(BatchOptions.maxParallelism)")
             }
         }
-        guard waitSeconds.isFinite, waitSeconds >= 0, waitSeconds <= maxSeconds else {
+        if let waitSeconds, !(waitSeconds.isFinite && waitSeconds >= 0 && waitSeconds <= maxSeconds) {
             throw ValidationError("--wait-seconds must be between 0 and --max-seconds")
         }
         guard debounceMs.isFinite, debounceMs >= 0, debounceMs <= 10_000 else { throw ValidationError("--debounce-ms must be between 0 and 10000") }
@@ -75,7 +77,7 @@ struct Watch: ParsableCommand {
             let endpoint = try FunctionEndpoint(function: "process-batch", manifest: manifest, baseURL: settings.baseURL)
             let options = Watcher.Options(queues: queues.map(queueList), maxJobs: maxJobs, maxSeconds: maxSeconds,
                                           debounce: debounceMs / 1000, maxWait: maxWaitSeconds, applicationName: applicationName,
-                                          maxInFlight: maxInFlight, waitSeconds: waitSeconds,
+                                          maxInFlight: maxInFlight, waitSeconds: waitSeconds ?? min(20, maxSeconds * 0.4),
                                           parallelism: parallelism)
             return try Watcher(options: options, databaseURL: databaseURL, endpoint: endpoint,
                                settings: settings, stop: stop, logger: logger)

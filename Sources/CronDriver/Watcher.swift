@@ -55,8 +55,13 @@ final class Watcher: @unchecked Sendable {
     /// Calls under way and the answers of those that ended.
     private let calls = NSLock()
     private var inFlight = 0
-    /// The long poll that is always out (the primary call); others are extra.
-    private var primaryInFlight = false
+    /// The long poll that is always out (the primary call; others are extra): its number (0 when
+    /// none is out) and when it went out. Once its wait is over it may still run jobs for a
+    /// while, and can no longer take work whose time limit passes its budget: the next primary
+    /// then goes out beside it.
+    private var primaryCall = 0
+    private var primaryStartedAt = Date.distantPast
+    private var callsStarted = 0
     private var ended: [Ended] = []
     /// When the next long poll may go out: at once, unless the last one answered early.
     private var nextLongPollAt = Date.distantPast
@@ -111,7 +116,7 @@ final class Watcher: @unchecked Sendable {
             guard let connection = connected() else { return }
             do {
                 collectEnded()
-                if longPolls, !calls.withLock({ primaryInFlight }), Date() >= nextLongPollAt, startCall(primary: true) {
+                if longPolls, !primaryWaits, Date() >= nextLongPollAt, startCall(primary: true) {
                     continue
                 }
                 if pending, startCall(primary: false) {
@@ -148,18 +153,27 @@ final class Watcher: @unchecked Sendable {
     /// How often the loop looks at ended calls while some are under way.
     private static let busySlice = 0.05
 
-    /// Starts a call on a thread of its own when fewer than `maxInFlight` are under way.
+    /// True while the primary long poll is out and still within its wait (and a moment more, in
+    /// which an idle one answers by itself).
+    private var primaryWaits: Bool {
+        calls.withLock { primaryCall != 0 && Date() < primaryStartedAt + options.waitSeconds + 0.5 }
+    }
+
+    /// Starts a call on a thread of its own when fewer than `maxInFlight` are under way; a new
+    /// primary may go out beside that many, as the one it replaces is done waiting.
     private func startCall(primary: Bool) -> Bool {
-        let caller: FunctionCaller? = calls.withLock {
-            guard inFlight < options.maxInFlight else { return nil }
-            let caller = idleCallers.popLast() ?? (try? FunctionCaller(settings: settings))
-            if caller != nil {
-                inFlight += 1
-                if primary { primaryInFlight = true }
+        let started: (FunctionCaller, Int)? = calls.withLock {
+            guard inFlight < options.maxInFlight + (primary ? 1 : 0) else { return nil }
+            guard let caller = idleCallers.popLast() ?? (try? FunctionCaller(settings: settings)) else { return nil }
+            inFlight += 1
+            callsStarted += 1
+            if primary {
+                primaryCall = callsStarted
+                primaryStartedAt = Date()
             }
-            return caller
+            return (caller, callsStarted)
         }
-        guard let caller else { return false }
+        guard let (caller, number) = started else { return false }
         Thread.detachNewThread { [self] in
             let started = ContinuousClock.now
             let claimed = callProcessBatch(caller, body: primary ? longPollBody : body, abandonOnStop: primary)
@@ -167,7 +181,7 @@ final class Watcher: @unchecked Sendable {
             let seconds = Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18
             calls.withLock {
                 inFlight -= 1
-                if primary { primaryInFlight = false }
+                if primaryCall == number { primaryCall = 0 }
                 idleCallers.append(caller)
                 ended.append(Ended(claimed: claimed, primary: primary, seconds: seconds))
             }

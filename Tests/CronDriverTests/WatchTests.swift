@@ -63,7 +63,7 @@ struct WatchTests {
     }
 
     /// A call busy with slow jobs does not hold up new work: an enqueue starts a second call
-    /// beside it, and no more than --max-in-flight run at once. The first call is held 8 s; the
+    /// beside it, and no more than --max-in-flight run at once. The first call is held 12 s; the
     /// recorder's arrival times tell whether the next came while it was held. With a long poll
     /// the held call is the long poll, and the job it does not take starts another.
     struct Calls: Sendable, CustomTestStringConvertible {
@@ -78,7 +78,7 @@ struct WatchTests {
     func newWorkStartsACallBesideABusyOne(calls mode: Calls) async throws {
         let maxInFlight = mode.maxInFlight, waitSeconds = mode.waitSeconds
         let db = try Self.database()
-        let hold = 8.0
+        let hold = 12.0
         let w = try await Self.startWatching(holdFirstSeconds: hold, arguments: ["--max-in-flight", String(maxInFlight),
                                                                                 "--wait-seconds", String(waitSeconds)])
         defer { w.stop() }
@@ -87,7 +87,7 @@ struct WatchTests {
         // Tests share two cooperative threads, so this one may run late: the enqueue's own time
         // is what the calls are compared with.
         let enqueuedAt = Date().timeIntervalSince1970
-        #expect(await w.waitForCalls(2, timeout: 15), "\(w.watch.stderr)")
+        #expect(await w.waitForCalls(2, timeout: 25), "\(w.watch.stderr)")
         let calls = w.batchCalls
         let heldUntil = calls[0].at + hold
         if maxInFlight > 1 {
