@@ -17,7 +17,7 @@ export CONVEYOR_MANIFEST=$PWD/functions.json CONVEYOR_URL=http://127.0.0.1:$PORT
 export BENCH_TENANT_KEY=$("$BIN/local-host" create-org bench --quiet)
 export BENCH_QUEUE=bench-http
 
-"$BIN/fcgi-host" serve --listen "unix:$RUN/fcgi.sock" --socket-mode 0666 2>"$RUN/fcgi.log" &
+"$BIN/fcgi-host" serve --listen "unix:$RUN/fcgi.sock" --batch-listen "unix:$RUN/batch.sock" --socket-mode 0666 2>"$RUN/fcgi.log" &
 PIDS+=($!)
 for _ in $(seq 1 100); do [ -S "$RUN/fcgi.sock" ] && break; sleep 0.05; done
 sed -e "s#127.0.0.1:8080#127.0.0.1:$PORT#" -e "s#127.0.0.1:8081#127.0.0.1:$(free_port)#" \
@@ -78,29 +78,51 @@ curl -sf "$CONVEYOR_URL/v1/pool/status" -H "x-api-key: $CONVEYOR_ADMIN_KEY" | /u
 import json, sys; s = json.load(sys.stdin)
 print("requests answered in a group: %d of %d accepted (%.0f%%)" % (s["groupedRequests"], s["acceptedRequests"], 100.0 * s["groupedRequests"] / max(1, s["acceptedRequests"])))'
 
-# Pickup latency: cron-driver watch alone triggers processing; each sample waits for the last.
-# The throughput phases left a backlog of due jobs that would otherwise be drained first.
+# Drain through nginx: two callers POSTing process-batch until it claims nothing, against the
+# same drain in process (local-host, the same code without nginx and FastCGI) in this run.
 psql -qc "DELETE FROM conveyor_jobs WHERE queue IN ('bench-http', 'bench-pgbench')" "$DATABASE_URL"
+/usr/bin/python3 - > "$RUN/batch.json" <<'PY'
+import json; print(json.dumps({"jobs": [{"kind": "noop", "queue": "bench-drain", "payload": {"to": "user@example.com", "n": 42}}] * 1000}))
+PY
+DRAIN_JOBS=${BENCH_DRAIN_JOBS:-50000}
+fill() { for _ in $(seq 1 $((DRAIN_JOBS / 1000))); do "$BIN/local-host" invoke enqueue --key "$BENCH_TENANT_KEY" < "$RUN/batch.json" >/dev/null 2>&1; done
+         psql -qc "VACUUM ANALYZE conveyor_jobs" "$DATABASE_URL"; }
+inprocess() { # N concurrent local-host loops → jobs/s
+    local start end; start=$(date +%s.%N)
+    for _ in $(seq 1 "$1"); do
+        ( while "$BIN/local-host" invoke process-batch --key "$CONVEYOR_PROCESSOR_KEY" \
+              --body '{"queues":["bench-drain"],"maxJobs":10000,"maxSeconds":50}' 2>/dev/null | grep -qv '"claimed":0,'; do :; done ) &
+    done
+    wait; end=$(date +%s.%N)
+    awk -v n="$DRAIN_JOBS" -v s="$start" -v e="$end" 'BEGIN { printf "%.0f", n / (e - s) }'
+}
+fill; D_IN1=$(inprocess 1)
+fill; D_IN2=$(inprocess 2)
+fill; D_NGINX=$(/usr/bin/python3 bench/http/drain.py --url "$CONVEYOR_URL" --key "$CONVEYOR_PROCESSOR_KEY" --queue bench-drain --jobs "$DRAIN_JOBS" --callers 2)
+printf "%-52s %10s jobs/s\n" "noop drain in process, 1 invocation at a time" "$D_IN1"
+printf "%-52s %10s jobs/s\n" "noop drain in process, 2 invocations at a time" "$D_IN2"
+printf "%-52s %10s jobs/s\n" "noop drain through nginx, 2 callers" "$D_NGINX"
+awk -v n="$D_NGINX" -v a="$D_IN1" -v b="$D_IN2" 'BEGIN { printf "ratio nginx (2 callers)/in process: %.2f against 1 invocation, %.2f against 2\n", n/a, n/b }'
+
+# Pickup latency, clocked where the user sees it: the client's send to the job's own code, with
+# cron-driver watch (its default long poll) alone triggering processing. At idle (beside nginx's
+# own static answer at the same pace, the floor of any request here), under a steady background
+# load of enqueues into another queue, and beside a slow queue whose 16 jobs of 25 s occupy half
+# of the long poll's slots.
 "$BIN/cron-driver" watch 2>"$RUN/watch.log" &
 PIDS+=($!)
 sleep 1
-for i in $(seq 1 "$SAMPLES"); do
-    id=$(curl -sf -X POST "$CONVEYOR_URL/v1/jobs" -H "x-api-key: $BENCH_TENANT_KEY" -H 'content-type: application/json' \
-        -d '{"kind":"noop","queue":"bench-pickup"}' | sed -E 's/.*"id":([0-9]+).*/\1/')
-    for _ in $(seq 1 500); do
-        state=$(curl -sf "$CONVEYOR_URL/v1/jobs/$id" -H "x-api-key: $BENCH_TENANT_KEY" | sed -E 's/.*"state":"([a-z]+)".*/\1/')
-        [ "$state" = completed ] && break
-        sleep 0.002
-    done
-done
-psql -tA "$DATABASE_URL" <<'SQL'
-SELECT format('pickup latency (enqueue commit -> handler start), %s samples: p50 %s ms, p99 %s ms, max %s ms',
-  count(*),
-  round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - created_at)) * 1000)::numeric, 2),
-  round((percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - created_at)) * 1000)::numeric, 2),
-  round((max(extract(epoch FROM started_at - created_at)) * 1000)::numeric, 2))
-FROM conveyor_jobs WHERE queue = 'bench-pickup' AND state = 'completed';
-SQL
+/usr/bin/python3 bench/http/pickup.py --url "$CONVEYOR_URL" --key "$BENCH_TENANT_KEY" --queue bench-pickup \
+    --samples "$SAMPLES" --label idle --floor-path /nginx/ok --floor-insert --database-url "$DATABASE_URL"
+/usr/bin/python3 bench/http/pickup.py --url "$CONVEYOR_URL" --key "$BENCH_TENANT_KEY" --queue bench-pickup-load \
+    --samples "$SAMPLES" --label "under 200 enqueues/s" --load-rate 200 --database-url "$DATABASE_URL"
+/usr/bin/python3 - > "$RUN/slow.json" <<'PY'
+import json; print(json.dumps({"jobs": [{"kind": "sleep", "queue": "bench-slow", "payload": {"ms": 25000}}] * 16}))
+PY
+curl -sf -X POST "$CONVEYOR_URL/v1/jobs" -H "x-api-key: $BENCH_TENANT_KEY" -H 'content-type: application/json' --data-binary @"$RUN/slow.json" >/dev/null
+sleep 0.5
+/usr/bin/python3 bench/http/pickup.py --url "$CONVEYOR_URL" --key "$BENCH_TENANT_KEY" --queue bench-pickup-slow \
+    --samples "$SAMPLES" --label "beside a slow queue" --database-url "$DATABASE_URL"
 
 # Idle RSS of each worker after all of the above.
 sleep 2
