@@ -13,10 +13,12 @@ final class TenantKeyCache {
     static let capacity = 1024
 
     private var entries: [[UInt8]: (org: Int64, expires: UInt64)] = [:]
+    /// The clock entries expire by (monotonic nanoseconds); tests move it instead of sleeping.
+    var nowNs: () -> UInt64 = { DispatchTime.now().uptimeNanoseconds }
 
     func org(for digest: [UInt8]) -> Int64? {
         guard let entry = entries[digest] else { return nil }
-        guard DispatchTime.now().uptimeNanoseconds < entry.expires else {
+        guard nowNs() < entry.expires else {
             entries[digest] = nil
             return nil
         }
@@ -26,6 +28,6 @@ final class TenantKeyCache {
     func remember(_ digest: [UInt8], org: Int64, ttl: Double) {
         guard ttl > 0 else { return }
         if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
-        entries[digest] = (org, DispatchTime.now().uptimeNanoseconds + UInt64(ttl * 1e9))
+        entries[digest] = (org, nowNs() + UInt64(ttl * 1e9))
     }
 }

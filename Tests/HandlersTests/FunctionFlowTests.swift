@@ -1,6 +1,6 @@
 import Accounts
 import Foundation
-import Handlers
+@testable import Handlers
 import JobQueue
 import Postgres
 import Testing
@@ -201,16 +201,24 @@ struct UnmigratedDatabaseTests {
 }
 
 struct TenantKeyCacheTests {
+    final class Clock: @unchecked Sendable {
+        var ns: UInt64 = 1_000_000_000
+    }
+
     /// A revoked key stops working once the worker's short cache expires, and a wrong key is
     /// never cached into working.
     @Test func revokedKeysStopWorkingWithinTheTTL() throws {
         let h = try Harness()
-        h.context.tenantKeyTTL = 0.3
+        // The cache's clock, moved by the test rather than slept through.
+        let clock = Clock()
+        h.context.tenantKeys.nowNs = { clock.ns }
+        h.context.tenantKeyTTL = 5
         #expect(h.call("GET", "/v1/jobs").status == 200)
         #expect(try Accounts.OrganizationStore(connection: h.db).revoke(key: h.key))
         // Within the TTL the worker still trusts what it resolved a moment ago.
+        clock.ns += 4_900_000_000
         #expect(h.call("GET", "/v1/jobs").status == 200)
-        Thread.sleep(forTimeInterval: 0.4)
+        clock.ns += 200_000_000
         #expect(h.call("GET", "/v1/jobs").status == 401)
         #expect(h.call("GET", "/v1/jobs").status == 401)
     }
