@@ -73,6 +73,13 @@ extension JobQueueSchema {
     /// index and filtered its way through every finished job.
     static let laneOrder = "j.org_id, j.queue, j.flow_key, j.priority DESC, j.run_at, j.id"
     static let laneOrderDescending = "j.org_id DESC, j.queue DESC, j.flow_key DESC, j.priority, j.run_at DESC, j.id DESC"
+    /// What a claim sets on each job it takes, on both of its paths (with and without limits):
+    /// the lease covers the attempt's time limit and 10 s more.
+    static let claimAssignments = """
+        state = 'running', attempt = j.attempt + 1, locked_by = p_owner,
+                            locked_until = v_now + make_interval(secs => greatest(p_lease, j.timeout_ms / 1000.0 + 10)),
+                            started_at = v_now, progress = NULL, progress_message = NULL
+        """
 
     /// The claim, as server-side functions so a claim costs one round trip.
     ///
@@ -336,14 +343,7 @@ extension JobQueueSchema {
                         LIMIT s.n
                         FOR UPDATE SKIP LOCKED) AS d
                 )
-                UPDATE conveyor_jobs AS j SET
-                    state = 'running',
-                    attempt = j.attempt + 1,
-                    locked_by = p_owner,
-                    locked_until = v_now + make_interval(secs => greatest(p_lease, j.timeout_ms / 1000.0 + 10)),
-                    started_at = v_now,
-                    progress = NULL,
-                    progress_message = NULL
+                UPDATE conveyor_jobs AS j SET \#(claimAssignments)
                 WHERE j.id = ANY (ARRAY(SELECT picked.id FROM picked))
                 RETURNING j.id, j.org_id, j.queue, j.kind, j.priority, j.run_at, j.attempt, j.max_attempts, j.payload, j.timeout_ms,
                           (greatest(p_lease, j.timeout_ms / 1000.0 + 10) * 1000)::integer,
@@ -398,14 +398,7 @@ extension JobQueueSchema {
                         WHERE l.queue = p.queue AND l.scope = 'q'
                           AND l.slice > v_now - make_interval(secs => c.rate_period_seconds * 1.01)), p.q_rank))
             ), claimed AS (
-                UPDATE conveyor_jobs AS j SET
-                    state = 'running',
-                    attempt = j.attempt + 1,
-                    locked_by = p_owner,
-                    locked_until = v_now + make_interval(secs => greatest(p_lease, j.timeout_ms / 1000.0 + 10)),
-                    started_at = v_now,
-                    progress = NULL,
-                    progress_message = NULL
+                UPDATE conveyor_jobs AS j SET \#(claimAssignments)
                 WHERE j.id = ANY (ARRAY(SELECT queue_cut.id FROM queue_cut))
                 RETURNING j.id, j.org_id, j.queue, j.kind, j.priority, j.run_at, j.attempt, j.max_attempts, j.payload, j.timeout_ms,
                           (greatest(p_lease, j.timeout_ms / 1000.0 + 10) * 1000)::integer AS lease_ms,

@@ -42,8 +42,7 @@ struct ChaosTests {
         let smtp = try SMTPSink()
         defer { smtp.stop() }
         var options = Stack.Options(workers: 4)
-        options.environment = ["SMTP_URL": "smtp://127.0.0.1:\(smtp.port)?tls=none", "SMTP_FROM_EMAIL": "conveyor@example.com",
-                               "SMTP_TIMEOUT_SECONDS": "10"]
+        options.environment = smtp.environment
         let stack = try Stack(options)
         let tenant = try Tenant(databaseURL: stack.databaseURL)
         let acknowledged = Keys()

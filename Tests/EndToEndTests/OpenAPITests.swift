@@ -94,8 +94,7 @@ struct OpenAPITests {
         let smtp = try SMTPSink()
         defer { smtp.stop() }
         var options = Stack.Options(workers: 2)
-        options.environment = ["SMTP_URL": "smtp://127.0.0.1:\(smtp.port)?tls=none", "SMTP_FROM_EMAIL": "conveyor@example.com",
-                               "SMTP_TIMEOUT_SECONDS": "10"]
+        options.environment = smtp.environment
         let stack = try Stack(options)
         let tenant = try Tenant(databaseURL: stack.databaseURL)
         let python = try ChildProcess.testPython()
@@ -138,6 +137,10 @@ final class SMTPSink {
     let maildir: URL
     private let server: FixtureServer
     var port: Int { server.port }
+    /// What a stack's processes need to send mail through this sink.
+    var environment: [String: String] {
+        ["SMTP_URL": "smtp://127.0.0.1:\(port)?tls=none", "SMTP_FROM_EMAIL": "conveyor@example.com", "SMTP_TIMEOUT_SECONDS": "10"]
+    }
 
     init() throws {
         maildir = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-smtp-\(UUID().uuidString.prefix(8))")
