@@ -20,6 +20,8 @@ public struct CurlError: Error, Sendable, CustomStringConvertible {
         case receiveFailed
         /// The server answered with an error reply, e.g. SMTP 4xx/5xx.
         case serverRejected
+        /// The request's address policy refused every address the host resolved to.
+        case addressNotAllowed
         /// The response exceeded the caller's size limit.
         case tooLarge
         /// The request was refused before talking to the server (bad URL, header injection…).
@@ -53,7 +55,7 @@ public struct CurlError: Error, Sendable, CustomStringConvertible {
             return true
         case .serverRejected:
             return responseCode.map { (400..<500).contains($0) } ?? false
-        case .tls, .tooLarge, .invalidInput, .other:
+        case .tls, .tooLarge, .invalidInput, .addressNotAllowed, .other:
             return false
         }
     }

@@ -20,6 +20,14 @@ public struct HTTPClientRequest: Sendable {
     /// true abandons it with a `CurlError(.other)`. For a caller that must stop waiting on a
     /// long answer, such as a long poll, when it is told to stop.
     public var abandonWhen: (@Sendable () -> Bool)?
+    /// True keeps the first `maxResponseBytes` of a longer body and ends the transfer there,
+    /// answering with `bodyTruncated` set, instead of failing with `.tooLarge`.
+    public var truncatesBody = false
+    /// Asked about every address the transfer would connect to, after libcurl resolved the
+    /// host and before the socket opens; false refuses it (`.couldNotConnect`). The address
+    /// checked is the one connected to, so a name that resolves differently later (DNS
+    /// rebinding) cannot slip past.
+    public var allowAddress: (@Sendable (IPAddress) -> Bool)?
 
     /// Creates a request; defaults suit a JSON API call.
     public init(

@@ -8,12 +8,16 @@ public struct HTTPClientResponse: Sendable {
     public var headers: [(String, String)]
     /// The body (decoded from chunked transfer encoding).
     public var body: Data
+    /// True when the body was longer than the request's limit and only its start is here
+    /// (requests with `truncatesBody`).
+    public var bodyTruncated: Bool
 
     /// Creates a response; `HTTPClient` builds these, tests of other modules may too.
-    public init(status: Int, headers: [(String, String)], body: Data) {
+    public init(status: Int, headers: [(String, String)], body: Data, bodyTruncated: Bool = false) {
         self.status = status
         self.headers = headers
         self.body = body
+        self.bodyTruncated = bodyTruncated
     }
 
     /// The first header named `name`, compared case-insensitively.

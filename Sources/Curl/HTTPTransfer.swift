@@ -1,7 +1,7 @@
 import FoundationEssentials
 
-/// The state one HTTP transfer's callbacks fill in. libcurl calls back on the thread running
-/// `perform()`, so no locking is needed.
+/// The state one HTTP transfer's callbacks fill in. libcurl calls back on the one thread
+/// driving the transfer (`perform()`'s, or the transfer loop's), so no locking is needed.
 final class HTTPTransfer {
     let limit: Int
     private(set) var body = Data()
@@ -11,9 +11,28 @@ final class HTTPTransfer {
 
     let abandonWhen: (@Sendable () -> Bool)?
 
-    init(limit: Int, abandonWhen: (@Sendable () -> Bool)? = nil) {
-        self.limit = limit
-        self.abandonWhen = abandonWhen
+    /// Keeps the start of a body that outgrows `limit` (instead of none of it).
+    let keepsPrefix: Bool
+
+    init(request: HTTPClientRequest) {
+        self.limit = request.maxResponseBytes
+        self.abandonWhen = request.abandonWhen
+        self.keepsPrefix = request.truncatesBody
+        self.allowAddress = request.allowAddress
+    }
+
+    let allowAddress: (@Sendable (IPAddress) -> Bool)?
+    /// The addresses `allowAddress` refused, for the error that names them.
+    private(set) var refusedAddresses: [IPAddress] = []
+
+    /// CURLOPT_OPENSOCKETFUNCTION's question: may the transfer connect to `address`?
+    func allows(_ address: IPAddress?) -> Bool {
+        guard let allowAddress else { return true }
+        guard let address, allowAddress(address) else {
+            if let address { refusedAddresses.append(address) }
+            return false
+        }
+        return true
     }
 
     /// CURLOPT_XFERINFOFUNCTION: non-zero makes libcurl stop with CURLE_ABORTED_BY_CALLBACK.
@@ -25,6 +44,7 @@ final class HTTPTransfer {
     /// CURLE_WRITE_ERROR, which `HTTPClient` turns into `.tooLarge`.
     func receiveBody(_ bytes: UnsafeRawBufferPointer) -> Int {
         guard body.count + bytes.count <= limit else {
+            if keepsPrefix { body.append(contentsOf: bytes.prefix(limit - body.count)) }
             exceededLimit = true
             return 0
         }

@@ -67,7 +67,7 @@ public final class LLMClient {
         case .couldNotResolve, .couldNotConnect, .sendFailed, .receiveFailed:
             return LLMFailure(.transport, "the LLM could not be reached: \(detail)")
         case .tooLarge: return LLMFailure(.badReply, "the LLM's reply exceeded \(maxResponseBytes) bytes")
-        case .tls, .serverRejected, .invalidInput, .other: return LLMFailure(.rejected, "the LLM request failed: \(detail)")
+        case .tls, .serverRejected, .invalidInput, .addressNotAllowed, .other: return LLMFailure(.rejected, "the LLM request failed: \(detail)")
         }
     }
 

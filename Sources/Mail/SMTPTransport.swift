@@ -101,7 +101,7 @@ extension MailError {
             self.init(.temporaryFailure, "the SMTP connection broke: \(error.message)")
         case .tls:
             self.init(.temporaryFailure, "TLS with the SMTP server failed: \(error.message)")
-        case .invalidInput:
+        case .invalidInput, .addressNotAllowed:
             self.init(.permanentFailure, "the message was refused before sending: \(error.message)")
         case .tooLarge, .other:
             self.init(.temporaryFailure, "SMTP delivery failed: \(error.message)")

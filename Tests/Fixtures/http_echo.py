@@ -11,6 +11,8 @@ Special paths:
   /big/BYTES      answers BYTES bytes of "x" (with Content-Length; ?chunked=1 for chunked)
   /close          closes the connection without answering
   /connections    {"connections": N}: TCP connections accepted so far (keep-alive proof)
+  /barrier/N      waits until N requests wait at once (a proof of concurrency that needs no
+                  clock), then answers; 504 if they do not arrive within 20 s
 Runs until killed; exits cleanly on SIGTERM, and on its own when its parent (the test
 process) dies, so a crashed test run leaves no server behind.
 """
@@ -29,6 +31,8 @@ from fixture_process import detach_from_test
 
 connections = 0
 connections_lock = threading.Lock()
+barrier_lock = threading.Lock()
+barriers = {}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -99,6 +103,14 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(200, b"x" * int(parts[1]), "application/octet-stream",
                                chunked="chunked=1" in query)
         status = 200
+        if parts[0] == "barrier" and len(parts) == 2:
+            parties = int(parts[1])
+            with barrier_lock:
+                barrier = barriers.setdefault(parties, threading.Barrier(parties, timeout=20))
+            try:
+                barrier.wait()
+            except threading.BrokenBarrierError:
+                status = 504
         if parts[0] == "status" and len(parts) == 2:
             status = int(parts[1])
         if parts[0] == "sleep" and len(parts) == 2:

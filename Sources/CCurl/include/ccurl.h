@@ -32,6 +32,16 @@ CURLcode ccurl_setopt_read_function(CURL *handle, curl_read_callback callback);
 CURLcode ccurl_setopt_debug_function(CURL *handle, curl_debug_callback callback);
 CURLcode ccurl_setopt_xferinfo_function(CURL *handle, curl_xferinfo_callback callback);
 
+/// The multi interface: curl_multi_setopt is variadic too.
+CURLMcode ccurl_multi_setopt_long(CURLM *multi, CURLMoption option, long value);
+/// Reads one finished transfer from a CURLMsg (its union is awkward from Swift): returns 1
+/// and fills `easy` and `result` when `message` says CURLMSG_DONE, else 0.
+int ccurl_multi_message_done(const CURLMsg *message, CURL **easy, CURLcode *result);
+
+/// CURLOPT_OPENSOCKETFUNCTION: the callback sees each address libcurl is about to connect to,
+/// after its own resolution, and opens the socket or refuses (CURL_SOCKET_BAD).
+CURLcode ccurl_setopt_opensocket_function(CURL *handle, curl_opensocket_callback callback);
+
 CURLcode ccurl_getinfo_long(CURL *handle, CURLINFO info, long *value);
 CURLcode ccurl_getinfo_string(CURL *handle, CURLINFO info, const char **value);
 CURLcode ccurl_getinfo_off_t(CURL *handle, CURLINFO info, curl_off_t *value);
