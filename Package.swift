@@ -20,7 +20,9 @@ let package = Package(
         // The C choke point: only `Postgres` imports libpq.
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .target(name: "Postgres", dependencies: ["CLibPQ"]),
-        .target(name: "Accounts", dependencies: ["Postgres"]),
+        // SHA-256 and HMAC, pure Swift: API key digests, dashboard sessions, signed deliveries.
+        .target(name: "Digest"),
+        .target(name: "Accounts", dependencies: ["Postgres", "Digest"]),
         .target(name: "JobQueue", dependencies: [
             "Postgres",
             .product(name: "Logging", package: "swift-log"),
@@ -31,6 +33,7 @@ let package = Package(
             "Intake",
             "Mail",
             "Curl",
+            "Digest",
             // @handler-deps: modules Handlers uses, above this line
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -74,11 +77,12 @@ let package = Package(
         // @targets: new library/executable targets above this line
 
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
-        .testTarget(name: "AccountsTests", dependencies: ["Accounts"]),
+        .testTarget(name: "AccountsTests", dependencies: ["Accounts", "Digest"]),
+        .testTarget(name: "DigestTests", dependencies: ["Digest"]),
         .testTarget(name: "JobQueueTests", dependencies: ["JobQueue"]),
         .testTarget(name: "HandlersTests", dependencies: [
             "TestSupport",
-            "Handlers", "Accounts",
+            "Handlers", "Accounts", "Digest",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "LocalHostTests", dependencies: ["LocalHost"]),

@@ -1,3 +1,4 @@
+import Digest
 import FoundationEssentials
 
 /// API keys: how they are made, hashed and compared.

@@ -1,3 +1,4 @@
+import Digest
 import Accounts
 import FoundationEssentials
 
@@ -43,16 +44,5 @@ enum DashboardSession {
     /// so no other site's page can make the browser send it; Secure when served over HTTPS.
     static func cookie(_ token: String, secure: Bool, maxAge: Int = lifetimeSeconds) -> String {
         "\(cookieName)=\(token); Path=/; Max-Age=\(maxAge); HttpOnly; SameSite=Strict" + (secure ? "; Secure" : "")
-    }
-}
-
-/// HMAC (RFC 2104) over the project's SHA-256.
-enum HMAC {
-    static func sha256(key: [UInt8], message: [UInt8]) -> [UInt8] {
-        let blockSize = 64
-        var k = key.count > blockSize ? SHA256.hash(key) : key
-        k += Array(repeating: 0, count: blockSize - k.count)
-        let inner = SHA256.hash(k.map { $0 ^ 0x36 } + message)
-        return SHA256.hash(k.map { $0 ^ 0x5c } + inner)
     }
 }

@@ -78,7 +78,7 @@ public final class LLMClient {
             let upstream = upstreamMessage(response.body).map { ": " + $0.redacting(apiKey).clipped(to: 300) } ?? ""
             switch response.status {
             case 429:
-                let after = retryAfter(response.header("Retry-After"), now: now)
+                let after = response.retryAfterSeconds(now: now)
                 throw LLMFailure(.rateLimited, "the LLM answered 429 (rate limited)\(upstream)", status: 429, retryAfterSeconds: after)
             case 408, 500...599:
                 throw LLMFailure(.serverError, "the LLM answered \(response.status)\(upstream)", status: response.status)
@@ -106,14 +106,5 @@ public final class LLMClient {
     static func upstreamMessage(_ body: Data) -> String? {
         guard let json = try? JSONValue.parse(body) else { return nil }
         return json["error"]?["message"]?.stringValue ?? json["error"]?.stringValue
-    }
-
-    /// Seconds from a Retry-After header: delta-seconds, or an HTTP-date relative to `now`.
-    /// Nil when absent or unreadable; never negative.
-    static func retryAfter(_ header: String?, now: Date) -> Double? {
-        guard let text = header?.trimmingWhitespace, !text.isEmpty else { return nil }
-        if let seconds = Double(text), seconds.isFinite { return max(0, seconds) }
-        guard let date = HTTPDate.parse(text) else { return nil }
-        return max(0, date.timeIntervalSince(now))
     }
 }

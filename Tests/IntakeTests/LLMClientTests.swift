@@ -50,18 +50,6 @@ struct LLMClientTests {
         }
     }
 
-    @Test func retryAfterReadsSecondsAndHTTPDates() {
-        let now = Date(timeIntervalSince1970: 784_111_777) // Sun, 06 Nov 1994 08:49:37 GMT
-        #expect(LLMClient.retryAfter("120", now: now) == 120)
-        #expect(LLMClient.retryAfter(" 1.5 ", now: now) == 1.5)
-        #expect(LLMClient.retryAfter("-4", now: now) == 0)
-        #expect(LLMClient.retryAfter("Sun, 06 Nov 1994 08:50:37 GMT", now: now) == 60)
-        #expect(LLMClient.retryAfter("Sun, 06 Nov 1994 08:40:00 GMT", now: now) == 0)
-        #expect(LLMClient.retryAfter("Sunday, 06-Nov-94 08:49:37 GMT", now: now) == nil)
-        #expect(LLMClient.retryAfter(nil, now: now) == nil)
-        #expect(LLMClient.retryAfter("", now: now) == nil)
-    }
-
     @Test func transportFailuresMapToRetryableKindsWithoutTheKey() {
         let cases: [(CurlError.Code, LLMFailure.Kind)] = [
             (.timeout, .timeout), (.couldNotConnect, .transport), (.couldNotResolve, .transport), (.receiveFailed, .transport),

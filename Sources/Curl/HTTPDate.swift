@@ -1,5 +1,8 @@
 import FoundationEssentials
+
+#if canImport(Glibc)
 import Glibc
+#endif
 
 /// RFC 9110's IMF-fixdate, the form a Retry-After date takes: `Sun, 06 Nov 1994 08:49:37 GMT`.
 enum HTTPDate {

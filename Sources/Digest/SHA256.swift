@@ -1,7 +1,7 @@
-/// SHA-256 (FIPS 180-4), for hashing API keys before they are stored or looked up.
+/// SHA-256 (FIPS 180-4): API keys are stored and looked up by it, and HMAC signs with it.
 ///
-/// Written here rather than pulling in a crypto package: keys are short, and this is the only
-/// primitive the project needs. Tested against the NIST vectors.
+/// Written here rather than pulling in a crypto package: inputs are short, and this (with HMAC)
+/// is the only primitive the project needs. Tested against the NIST vectors.
 public enum SHA256 {
     private static let k: [UInt32] = [
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
