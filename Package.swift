@@ -34,6 +34,7 @@ let package = Package(
             "Mail",
             "Curl",
             "Digest",
+            "Targets",
             // @handler-deps: modules Handlers uses, above this line
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -74,6 +75,8 @@ let package = Package(
         // queue-metrics on 1,000,000 finished jobs, through bench/ops/run (release, real Postgres).
         .executableTarget(name: "OpsBench", dependencies: ["Handlers", "JobQueue", "Postgres",
                                                            .product(name: "Logging", package: "swift-log")], path: "bench/ops/Sources"),
+        // The user's own work as job kinds: signed deliveries to their HTTP endpoints.
+        .target(name: "Targets", dependencies: ["JobQueue", "Curl", "Digest"]),
         // @targets: new library/executable targets above this line
 
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
@@ -101,6 +104,7 @@ let package = Package(
         .testTarget(name: "MailTests", dependencies: ["TestSupport", "Mail", "Curl"]),
         // What several test targets share: starting the python fixtures of Tests/Fixtures.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "TargetsTests", dependencies: ["TestSupport", "Targets", "JobQueue", "Curl", "Postgres"]),
         // @tests: new test targets above this line
     ]
 )

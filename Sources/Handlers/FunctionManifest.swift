@@ -1,5 +1,6 @@
 import FoundationEssentials
 import JobQueue
+import Targets
 
 /// `functions.json`: the single list of functions, their routes, keys, limits and job policies.
 public struct FunctionManifest: Sendable, Decodable {
@@ -16,6 +17,29 @@ public struct FunctionManifest: Sendable, Decodable {
         public var description: String?
         /// Present when the function can run deferred as a job kind.
         public var job: JobSpec?
+        /// Present when the kind's work is not Swift code of this build but the user's own
+        /// endpoint or executable; such an entry has no route.
+        public var target: TargetSpec?
+
+        enum CodingKeys: String, CodingKey {
+            case name, method, path, auth, bodyLimitBytes, timeoutSeconds, description, job, target
+        }
+
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            name = try c.decode(String.self, forKey: .name)
+            method = try c.decodeIfPresent(String.self, forKey: .method)
+            path = try c.decodeIfPresent(String.self, forKey: .path)
+            description = try c.decodeIfPresent(String.self, forKey: .description)
+            job = try c.decodeIfPresent(JobSpec.self, forKey: .job)
+            target = try c.decodeIfPresent(TargetSpec.self, forKey: .target)
+            // A target's entry is a job kind only: no caller reaches it, so it needs no key, body
+            // limit or request timeout of its own.
+            let optional = target != nil
+            auth = try optional ? c.decodeIfPresent(AuthLevel.self, forKey: .auth) ?? .tenant : c.decode(AuthLevel.self, forKey: .auth)
+            bodyLimitBytes = try optional ? c.decodeIfPresent(Int.self, forKey: .bodyLimitBytes) ?? 0 : c.decode(Int.self, forKey: .bodyLimitBytes)
+            timeoutSeconds = try optional ? c.decodeIfPresent(Double.self, forKey: .timeoutSeconds) ?? 1 : c.decode(Double.self, forKey: .timeoutSeconds)
+        }
     }
 
     /// How a deferrable function runs as a job.
@@ -23,7 +47,8 @@ public struct FunctionManifest: Sendable, Decodable {
         public var queue: String
         public var maxAttempts: Int
         public var backoffBaseSeconds: Double
-        public var backoffCapSeconds: Double
+        /// The longest backoff; an hour (or the base, when longer) when left out.
+        public var backoffCapSeconds: Double?
         /// The longest one attempt may run; a job may ask for less. Nil: the engine's default.
         public var timeoutSeconds: Double?
         /// True when a job may run in another queue than `queue` (diagnostic kinds). Kinds whose
@@ -32,6 +57,11 @@ public struct FunctionManifest: Sendable, Decodable {
     }
 
     public var functions: [Entry]
+    /// The runners of the entries with a target, by kind: built by `load` and `decode`, which
+    /// read their signing secrets from the environment.
+    public private(set) var targets: [String: any JobRunner] = [:]
+
+    enum CodingKeys: String, CodingKey { case functions }
 
     public init(functions: [Entry]) {
         self.functions = functions
@@ -44,15 +74,17 @@ public struct FunctionManifest: Sendable, Decodable {
     public var jobKinds: JobKinds {
         JobKinds(functions.compactMap { e in
             e.job.map { JobKinds.Kind(name: e.name, queue: $0.queue,
-                                      retry: RetryPolicy(maxAttempts: $0.maxAttempts, baseSeconds: $0.backoffBaseSeconds, capSeconds: $0.backoffCapSeconds),
-                                      timeoutSeconds: $0.timeoutSeconds, queueOverride: $0.queueOverride ?? false) }
+                                      retry: RetryPolicy(maxAttempts: $0.maxAttempts, baseSeconds: $0.backoffBaseSeconds, capSeconds: $0.cap),
+                                      timeoutSeconds: e.target?.timeoutSeconds ?? $0.timeoutSeconds, queueOverride: $0.queueOverride ?? false) }
         })
     }
 
-    /// Parses and checks a manifest.
-    public static func decode(_ data: Data) throws -> FunctionManifest {
-        let manifest = try JSONDecoder().decode(FunctionManifest.self, from: data)
+    /// Parses and checks a manifest, and builds its targets with secrets from `environment`.
+    public static func decode(_ data: Data, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> FunctionManifest {
+        try ManifestKeys.check(JSONValue.parse(data))
+        var manifest = try JSONDecoder().decode(FunctionManifest.self, from: data)
         try manifest.check()
+        manifest.targets = try manifest.buildTargets(environment: environment)
         return manifest
     }
 
@@ -63,7 +95,7 @@ public struct FunctionManifest: Sendable, Decodable {
             throw ConfigurationError("cannot read the function manifest at \(chosen) (set CONVEYOR_MANIFEST or pass --manifest)")
         }
         do {
-            return try decode(data)
+            return try decode(data, environment: environment)
         } catch let e as ConfigurationError {
             throw e
         } catch {
@@ -87,6 +119,15 @@ public struct FunctionManifest: Sendable, Decodable {
             } else if e.job == nil {
                 throw ConfigurationError("functions.json: \(e.name) has no route and is not a job kind")
             }
+            if let target = e.target {
+                guard e.method == nil, e.job != nil else {
+                    throw ConfigurationError("functions.json: \(e.name) has a target, so it is a job kind only: give it a job policy and no method or path")
+                }
+                try target.check(entry: e.name)
+                if target.timeoutSeconds != nil, e.job?.timeoutSeconds != nil {
+                    throw ConfigurationError("functions.json: \(e.name) gives timeoutSeconds in both target and job; keep the target's")
+                }
+            }
             guard e.bodyLimitBytes >= 0, e.timeoutSeconds > 0 else {
                 throw ConfigurationError("functions.json: \(e.name) needs a non-negative body limit and a positive timeout")
             }
@@ -94,7 +135,7 @@ public struct FunctionManifest: Sendable, Decodable {
                 guard JobRequest.isValidQueueName(job.queue) else {
                     throw ConfigurationError("functions.json: \(e.name).job.queue is not a valid queue name")
                 }
-                guard (1...100).contains(job.maxAttempts), job.backoffBaseSeconds > 0, job.backoffCapSeconds >= job.backoffBaseSeconds else {
+                guard (1...100).contains(job.maxAttempts), job.backoffBaseSeconds > 0, job.cap >= job.backoffBaseSeconds else {
                     throw ConfigurationError("functions.json: \(e.name).job needs maxAttempts 1 to 100 and 0 < backoffBaseSeconds <= backoffCapSeconds")
                 }
                 if let timeout = job.timeoutSeconds {

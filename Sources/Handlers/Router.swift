@@ -19,7 +19,8 @@ public struct Router: Sendable {
     /// Builds a router; the manifest and the code must name the same functions.
     public init(manifest: FunctionManifest, functions: [any ConveyorFunction] = FunctionRegistry.all) throws {
         let byName = Dictionary(functions.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        let declared = Set(manifest.functions.map(\.name))
+        // Entries with a target run the user's code, not this build's.
+        let declared = Set(manifest.functions.filter { $0.target == nil }.map(\.name))
         let coded = Set(byName.keys)
         guard declared == coded else {
             throw ConfigurationError("functions.json and the code disagree: only in functions.json: \(declared.subtracting(coded).sorted()); only in code: \(coded.subtracting(declared).sorted())")

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Handlers
 
 /// Runs a command to completion with its output in a file, and returns the exit status and the
@@ -53,14 +54,6 @@ enum ChildProcess {
         return Result(status: exit, output: output)
     }
 
-    /// The Python with the tests' PyPI packages: $CONVEYOR_TEST_PYTHON, as scripts/test exports it.
-    static func testPython() throws -> String {
-        if let python = ProcessInfo.processInfo.environment["CONVEYOR_TEST_PYTHON"], !python.isEmpty { return python }
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("python-env-\(UUID().uuidString.prefix(8)).out")
-        defer { try? FileManager.default.removeItem(at: out) }
-        let r = try run("/bin/sh", ["-c", "'\(Stack.repoRoot.path)/scripts/python-env' 2>/dev/null"], environment: ProcessInfo.processInfo.environment, outputFile: out)
-        let python = r.output.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard r.status == 0, !python.isEmpty else { throw ConfigurationError("no test python: set CONVEYOR_TEST_PYTHON (scripts/python-env)") }
-        return python
-    }
+    /// The Python with the tests' PyPI packages.
+    static func testPython() throws -> String { try TestPython.path() }
 }

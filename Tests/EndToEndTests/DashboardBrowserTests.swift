@@ -2,24 +2,15 @@ import Foundation
 import Handlers
 import JobQueue
 import Postgres
+import TestSupport
 import Testing
 
 /// The dashboard in headless Chromium, through nginx and fcgi-host: log in, read the numbers,
 /// retry a dead job. Driven over the DevTools protocol by Tests/Fixtures/dashboard_browser.py;
 /// the screenshot is kept in .build/artifacts/dashboard.png.
 struct DashboardBrowserTests {
-    /// The Python with Tests/requirements.txt installed (websocket-client), made once.
-    static let python = Result { () throws -> String in
-        if let p = ProcessInfo.processInfo.environment["CONVEYOR_TEST_PYTHON"], !p.isEmpty { return p }
-        let process = Process()
-        process.executableURL = Stack.repoRoot.appendingPathComponent("scripts/python-env")
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    }
+    /// The Python with Tests/requirements.txt installed (websocket-client).
+    static let python = Result { try TestPython.path() }
 
     /// Runs the browser script; its stdout is one JSON object. Killed after `timeout` seconds.
     func browse(_ stack: Stack, queue: String, deadId: Int64, screenshot: URL, timeout: Double = 120) throws -> JSONValue {

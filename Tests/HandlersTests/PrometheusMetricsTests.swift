@@ -2,6 +2,7 @@ import Foundation
 @testable import Handlers
 import JobQueue
 import Postgres
+import TestSupport
 import Testing
 
 /// GET /metrics: the text format, checked by Prometheus' own Python parser (prometheus_client).
@@ -22,23 +23,7 @@ struct PrometheusMetricsTests {
         #expect(PrometheusText.format(value) == text)
     }
 
-    /// The Python that has the PyPI packages of Tests/requirements.txt; made once, because two
-    /// scripts/python-env runs at once would rebuild the same venv under each other.
-    static let pythonPath = Result { try makePython() }
-
-    static func python() throws -> String { try pythonPath.get() }
-
-    static func makePython() throws -> String {
-        if let p = ProcessInfo.processInfo.environment["CONVEYOR_TEST_PYTHON"], !p.isEmpty { return p }
-        let process = Process()
-        process.executableURL = Harness.repoRoot.appendingPathComponent("scripts/python-env")
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    }
+    static func python() throws -> String { try TestPython.path() }
 
     /// Parses exposition text with prometheus_client and answers its families as JSON:
     /// name → {type, help, samples: [[name, labels, value]]}.

@@ -14,7 +14,8 @@ public final class FixtureServer {
     private let process: Process
 
     /// Starts `script` with `--port-file` and `arguments`, and waits for it to report its port.
-    public init(script: String, arguments: [String] = []) throws {
+    /// `python` is Debian's by default; fixtures that need PyPI packages pass `TestPython.path()`.
+    public init(script: String, arguments: [String] = [], python: String = "/usr/bin/python3") throws {
         directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("curl-tests-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -25,7 +26,7 @@ public final class FixtureServer {
         let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("Fixtures")
         process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.executableURL = URL(fileURLWithPath: python)
         process.arguments = ["-u", fixtures.appendingPathComponent(script).path, "--port-file", portFile.path]
             + arguments
         let output = try FileHandle(forWritingTo: log)

@@ -1,0 +1,130 @@
+import FoundationEssentials
+import JobQueue
+import Targets
+
+extension FunctionManifest {
+    /// Where a job kind's work runs when it is not Swift code of this build:
+    /// `{"url": "http://127.0.0.1:3000/api/jobs/resize", "timeoutSeconds": 30}` POSTs each job,
+    /// signed, to the user's endpoint.
+    ///
+    /// The signing secret is never in functions.json: it comes from the variable `secretEnv`
+    /// names (`CONVEYOR_WEBHOOK_SECRET` when the entry names none) or the file `secretFile`
+    /// names. During a rotation the variable or file holds the new and the old secret.
+    public struct TargetSpec: Sendable, Decodable, Equatable {
+        public var url: String?
+        /// The longest one attempt may run; the kind's timeout.
+        public var timeoutSeconds: Double?
+        public var secretEnv: String?
+        public var secretFile: String?
+        /// The longest result kept from an answer (default 256 KiB, at most 16 MiB).
+        public var maxResultBytes: Int?
+
+        /// The variable read when an entry names no `secretEnv` or `secretFile`.
+        public static let defaultSecretVariable = "CONVEYOR_WEBHOOK_SECRET"
+
+        func check(entry name: String) throws {
+            guard let url else {
+                throw ConfigurationError("functions.json: \(name).target needs a url")
+            }
+            if let problem = Self.problem(with: url) {
+                throw ConfigurationError("functions.json: \(name).target.url \(problem)")
+            }
+            if let timeout = timeoutSeconds {
+                guard timeout.isFinite, timeout >= 0.001, timeout <= JobKinds.maxTimeoutSeconds else {
+                    throw ConfigurationError("functions.json: \(name).target.timeoutSeconds must be more than 0 and at most \(Int(JobKinds.maxTimeoutSeconds))")
+                }
+            }
+            if let bytes = maxResultBytes, !(1...(16 << 20)).contains(bytes) {
+                throw ConfigurationError("functions.json: \(name).target.maxResultBytes must be between 1 and \(16 << 20)")
+            }
+            if secretEnv != nil, secretFile != nil {
+                throw ConfigurationError("functions.json: \(name).target names both secretEnv and secretFile; name one")
+            }
+            if let variable = secretEnv, variable.isEmpty || !variable.utf8.allSatisfy({ $0 == UInt8(ascii: "_") || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) }) {
+                throw ConfigurationError("functions.json: \(name).target.secretEnv must be an environment variable name (A-Z, 0-9, _)")
+            }
+        }
+
+        /// Why `url` cannot be a target, or nil: http or https, a host, no credentials (they
+        /// would be secrets in functions.json), no fragment, no spaces or control characters.
+        static func problem(with url: String) -> String? {
+            guard !url.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F }) else { return "contains spaces or control characters" }
+            let lower = url.lowercased()
+            guard let schemeEnd = lower.firstRange(of: "://"), ["http", "https"].contains(lower[..<schemeEnd.lowerBound]) else {
+                return "must be an http:// or https:// URL"
+            }
+            let rest = url[schemeEnd.upperBound...]
+            let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+            guard !authority.isEmpty, !authority.hasPrefix(":") else { return "has no host" }
+            guard !authority.contains("@") else { return "must not carry credentials; the signature authenticates the delivery" }
+            guard !url.contains("#") else { return "must not have a fragment" }
+            return nil
+        }
+
+        /// The runner of this target, with its secrets read from `environment` or a file.
+        func runner(entry name: String, environment: [String: String]) throws -> any JobRunner {
+            let signer: WebhookSigner
+            let source: String
+            let text: String?
+            if let file = secretFile {
+                source = "the file \(file)"
+                text = FileManager.default.contents(atPath: file).map { String(decoding: $0, as: UTF8.self) }
+            } else {
+                let variable = secretEnv ?? Self.defaultSecretVariable
+                source = "the variable \(variable)"
+                text = environment[variable]
+            }
+            guard let text, !text.allSatisfy(\.isWhitespace) else {
+                throw ConfigurationError("functions.json: \(name).target has no signing secret: \(source) is unset or empty")
+            }
+            do {
+                signer = try WebhookSigner(parsing: text)
+            } catch {
+                throw ConfigurationError("functions.json: \(name).target's signing secret in \(source) is not usable: \(error)")
+            }
+            return HTTPTarget(url: url ?? "", signer: signer, maxResultBytes: maxResultBytes ?? HTTPTarget.defaultMaxResultBytes)
+        }
+    }
+
+    func buildTargets(environment: [String: String]) throws -> [String: any JobRunner] {
+        var runners: [String: any JobRunner] = [:]
+        for entry in functions {
+            guard let target = entry.target else { continue }
+            runners[entry.name] = try target.runner(entry: entry.name, environment: environment)
+        }
+        return runners
+    }
+}
+
+extension FunctionManifest.JobSpec {
+    /// The backoff cap: as given, or an hour (the base, when that is longer).
+    var cap: Double { backoffCapSeconds ?? max(backoffBaseSeconds, 3600) }
+}
+
+/// The fields functions.json may hold: an unknown one (a typo such as `timeoutSecond`) stops
+/// start-up naming the entry and the field, instead of silently meaning the default.
+enum ManifestKeys {
+    static let top: Set<String> = ["functions"]
+    static let entry: Set<String> = ["name", "method", "path", "auth", "bodyLimitBytes", "timeoutSeconds", "description", "job", "target"]
+    static let job: Set<String> = ["queue", "maxAttempts", "backoffBaseSeconds", "backoffCapSeconds", "timeoutSeconds", "queueOverride"]
+    static let target: Set<String> = ["url", "timeoutSeconds", "secretEnv", "secretFile", "maxResultBytes"]
+
+    static func check(_ manifest: JSONValue) throws {
+        guard let object = manifest.objectValue else { throw ConfigurationError("functions.json must be an object with \"functions\"") }
+        try unknown(object, allowed: top, at: "functions.json")
+        guard case .array(let entries)? = object["functions"] else { return }
+        for (index, value) in entries.enumerated() {
+            guard let entry = value.objectValue else { continue }
+            let name = entry["name"]?.stringValue ?? "functions[\(index)]"
+            try unknown(entry, allowed: self.entry, at: name)
+            if let job = entry["job"]?.objectValue { try unknown(job, allowed: self.job, at: "\(name).job") }
+            if let target = entry["target"]?.objectValue { try unknown(target, allowed: self.target, at: "\(name).target") }
+        }
+    }
+
+    private static func unknown(_ object: [String: JSONValue], allowed: Set<String>, at place: String) throws {
+        if let field = object.keys.sorted().first(where: { !allowed.contains($0) }) {
+            throw ConfigurationError("functions.json: \(place) has an unknown field \"\(field.prefix(64))\"")
+        }
+    }
+}

@@ -1,0 +1,74 @@
+import Curl
+import FoundationEssentials
+import JobQueue
+
+/// A job kind whose work is a POST to the user's own endpoint, signed as the Standard Webhooks
+/// specification says.
+///
+/// Each attempt POSTs the payload as it was stored, with `webhook-id` (the job's, the same on
+/// every retry), `webhook-timestamp`, `webhook-signature`, and the job's id, attempt, org, kind
+/// and queue. The answer decides the outcome (see `DeliveryOutcome`). Deliveries run on a
+/// `TransferLoop`, so many wait at once on one thread and connections to a host are reused.
+public struct HTTPTarget: JobRunner {
+    /// An http:// or https:// URL.
+    public let url: String
+    public let signer: WebhookSigner
+    /// Asked about every address a delivery would connect to (tenant targets); nil allows all.
+    public let allowAddress: (@Sendable (IPAddress) -> Bool)?
+    /// The longest result kept from a 2xx body; the rest is cut off and the result says so.
+    public let maxResultBytes: Int
+    let loop: TransferLoop
+
+    /// The default cap on a stored result.
+    public static let defaultMaxResultBytes = 256 * 1024
+
+    public init(url: String, signer: WebhookSigner, allowAddress: (@Sendable (IPAddress) -> Bool)? = nil,
+                maxResultBytes: Int = HTTPTarget.defaultMaxResultBytes, loop: TransferLoop = .shared) {
+        self.url = url
+        self.signer = signer
+        self.allowAddress = allowAddress
+        self.maxResultBytes = maxResultBytes
+        self.loop = loop
+    }
+
+    public func run(_ context: JobContext) async throws -> String {
+        let request = self.request(for: context.job, timeout: context.remainingSeconds, now: Date())
+        let response: HTTPClientResponse
+        do {
+            response = try await loop.send(request)
+        } catch let error as CurlError {
+            throw DeliveryOutcome.failure(for: error)
+        }
+        return try DeliveryOutcome.result(of: response, maxResultBytes: maxResultBytes).get()
+    }
+
+    /// The signed request of one attempt. The curl timeout is the attempt's time left; the
+    /// engine also cancels the transfer at the deadline.
+    func request(for job: ClaimedJob, timeout: Double, now: Date) -> HTTPClientRequest {
+        let body = Data(job.payload.text.utf8)
+        let id = Self.webhookId(job)
+        let timestamp = Int(now.timeIntervalSince1970)
+        let headers: [(String, String)] = [
+            ("Content-Type", "application/json"),
+            ("webhook-id", id),
+            ("webhook-timestamp", String(timestamp)),
+            ("webhook-signature", signer.signature(id: id, timestamp: timestamp, body: body)),
+            ("conveyor-job-id", String(job.id)),
+            ("conveyor-attempt", String(job.attempt)),
+            ("conveyor-max-attempts", String(job.maxAttempts)),
+            ("conveyor-org", String(job.orgId)),
+            ("conveyor-kind", job.kind),
+            ("conveyor-queue", job.queue),
+            ("conveyor-timeout-ms", String(Int(timeout * 1000))),
+        ]
+        let seconds = max(timeout, 0.001)
+        var request = HTTPClientRequest(method: "POST", url: url, headers: headers, body: body,
+                                        connectTimeout: min(10, seconds), timeout: seconds, maxResponseBytes: maxResultBytes)
+        request.truncatesBody = true
+        request.allowAddress = allowAddress
+        return request
+    }
+
+    /// `webhook-id`: the job's, so a receiver deduplicates retries of one job by it.
+    static func webhookId(_ job: ClaimedJob) -> String { "job_\(job.id)" }
+}
