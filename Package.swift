@@ -85,7 +85,7 @@ let package = Package(
         .testTarget(name: "JobQueueTests", dependencies: ["JobQueue"]),
         .testTarget(name: "HandlersTests", dependencies: [
             "TestSupport",
-            "Handlers", "Accounts", "Digest",
+            "Handlers", "Accounts", "Digest", "Targets",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "LocalHostTests", dependencies: ["LocalHost"]),

@@ -108,6 +108,15 @@ public struct FunctionManifest: Sendable, Decodable {
         var routes = Set<String>()
         for e in functions {
             guard names.insert(e.name).inserted else { throw ConfigurationError("functions.json names \(e.name) twice") }
+            if let target = e.target {
+                guard e.method == nil, e.job != nil else {
+                    throw ConfigurationError("functions.json: \(e.name) has a target, so it is a job kind only: give it a job policy and no method or path")
+                }
+                try target.check(entry: e.name)
+                if target.timeoutSeconds != nil, e.job?.timeoutSeconds != nil {
+                    throw ConfigurationError("functions.json: \(e.name) gives timeoutSeconds in both target and job; keep the target's")
+                }
+            }
             guard (e.method == nil) == (e.path == nil) else {
                 throw ConfigurationError("functions.json: \(e.name) needs both method and path, or neither")
             }
@@ -118,15 +127,6 @@ public struct FunctionManifest: Sendable, Decodable {
                 }
             } else if e.job == nil {
                 throw ConfigurationError("functions.json: \(e.name) has no route and is not a job kind")
-            }
-            if let target = e.target {
-                guard e.method == nil, e.job != nil else {
-                    throw ConfigurationError("functions.json: \(e.name) has a target, so it is a job kind only: give it a job policy and no method or path")
-                }
-                try target.check(entry: e.name)
-                if target.timeoutSeconds != nil, e.job?.timeoutSeconds != nil {
-                    throw ConfigurationError("functions.json: \(e.name) gives timeoutSeconds in both target and job; keep the target's")
-                }
             }
             guard e.bodyLimitBytes >= 0, e.timeoutSeconds > 0 else {
                 throw ConfigurationError("functions.json: \(e.name) needs a non-negative body limit and a positive timeout")

@@ -12,7 +12,7 @@ Special paths:
   /close          closes the connection without answering
   /connections    {"connections": N}: TCP connections accepted so far (keep-alive proof)
   /barrier/N      waits until N requests wait at once (a proof of concurrency that needs no
-                  clock), then answers; 504 if they do not arrive within 20 s
+                  clock), then answers; 504 if they do not arrive within 60 s
 Runs until killed; exits cleanly on SIGTERM, and on its own when its parent (the test
 process) dies, so a crashed test run leaves no server behind.
 """
@@ -106,7 +106,7 @@ class Handler(BaseHTTPRequestHandler):
         if parts[0] == "barrier" and len(parts) == 2:
             parties = int(parts[1])
             with barrier_lock:
-                barrier = barriers.setdefault(parties, threading.Barrier(parties, timeout=20))
+                barrier = barriers.setdefault(parties, threading.Barrier(parties, timeout=60))
             try:
                 barrier.wait()
             except threading.BrokenBarrierError:
@@ -135,6 +135,9 @@ def main():
     args = parser.parse_args()
     detach_from_test()
 
+    # socketserver's listen backlog of 5 drops connections that arrive together (a test
+    # opens dozens at once); a dropped handshake stalls its client for up to half a minute.
+    ThreadingHTTPServer.request_queue_size = 256
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     if args.tls_cert:

@@ -112,6 +112,9 @@ def main():
                 return
             self.answer(404, b"no such test path", "text/plain")
 
+    # socketserver's listen backlog of 5 drops connections that arrive together (a test
+    # opens dozens at once); a dropped handshake stalls its client for up to half a minute.
+    ThreadingHTTPServer.request_queue_size = 256
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     serve_until_stopped(server, args.port_file)

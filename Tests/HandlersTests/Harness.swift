@@ -37,19 +37,36 @@ final class Harness {
     let db: Connection
     let orgId: Int64
     let key: String
-    let queue = "h-\(UUID().uuidString.prefix(12).lowercased())"
+    let queue: String
 
-    init() throws {
+    /// A queue name of a test's own.
+    static func newQueue() -> String { "h-\(UUID().uuidString.prefix(12).lowercased())" }
+
+    /// The repository's functions.json with `entries` (JSON objects) added, read with
+    /// `environment` for the targets' secrets.
+    static func manifest(adding entries: [String], environment: [String: String]) throws -> FunctionManifest {
+        let text = try String(contentsOf: repoRoot.appendingPathComponent("functions.json"), encoding: .utf8)
+        guard case .object(var top) = try JSONValue.parse(text), case .array(var functions)? = top["functions"] else {
+            throw ConfigurationError("functions.json has no functions")
+        }
+        functions += try entries.map { try JSONValue.parse($0) }
+        top["functions"] = .array(functions)
+        return try FunctionManifest.decode(Data(JSONValue.object(top).jsonText.utf8), environment: environment)
+    }
+
+    init(manifest: FunctionManifest? = nil, queue: String = Harness.newQueue(), capture: LogSecrecyTests.Capture? = nil) throws {
+        self.queue = queue
         guard let url = ProcessInfo.processInfo.environment["DATABASE_URL"] else {
             Issue.record("DATABASE_URL is not set: run the tests through scripts/test")
             throw ConfigurationError("DATABASE_URL is not set")
         }
         db = try Connection(url: url, applicationName: "conveyor-handler-tests")
         try ConveyorSchema.migrate(db)
-        let manifest = try Self.manifest()
+        let manifest = try manifest ?? Self.manifest()
         router = try Router(manifest: manifest)
         var logger = Logger(label: "test")
         logger.logLevel = .critical
+        if let capture { logger = Logger(label: "capture") { _ in LogSecrecyTests.CaptureHandler(capture: capture) } }
         context = FunctionContext(configuration: Configuration(environment: Self.environment()), manifest: manifest, logger: logger)
         let org = try Organizations.create(name: "test org \(queue)", connection: db)
         orgId = org.id

@@ -3,6 +3,7 @@ import Foundation
 import JobQueue
 import Postgres
 import Targets
+import TestSupport
 import Testing
 
 /// Deliveries to a real endpoint on loopback, each verified there by the reference Standard
@@ -23,7 +24,7 @@ import Testing
 
     @Test func aDeliveryIsSignedAndCarriesTheJob() async throws {
         let secret = WebhookSecret.generate()
-        let receiver = try Receiver(secrets: [secret])
+        let receiver = try WebhookReceiver(secrets: [secret])
         let target = HTTPTarget(url: receiver.base + "/ok", signer: try WebhookSigner(parsing: secret))
         let job = Self.job()
         let result = try await Self.deliver(target, job).get()
@@ -44,7 +45,7 @@ import Testing
 
     @Test func theWebhookIdIsTheSameOnEveryAttempt() async throws {
         let secret = WebhookSecret.generate()
-        let receiver = try Receiver(secrets: [secret])
+        let receiver = try WebhookReceiver(secrets: [secret])
         let target = HTTPTarget(url: receiver.base + "/fail-first/1", signer: try WebhookSigner(parsing: secret))
         let first = Self.job(attempt: 1)
         var second = first
@@ -64,7 +65,7 @@ import Testing
     /// only the old secret and one that has only the new both accept.
     @Test func aRotationVerifiesWithEitherSecret() async throws {
         let new = WebhookSecret.generate(), old = WebhookSecret.generate(), stranger = WebhookSecret.generate()
-        let receiver = try Receiver(secrets: [new, old, stranger])
+        let receiver = try WebhookReceiver(secrets: [new, old, stranger])
         let target = HTTPTarget(url: receiver.base + "/ok", signer: try WebhookSigner(parsing: "\(new) \(old)"))
         _ = try await Self.deliver(target, Self.job()).get()
         let delivery = try #require(try receiver.deliveries().first)
@@ -74,7 +75,7 @@ import Testing
 
     @Test func answersBecomeOutcomes() async throws {
         let secret = WebhookSecret.generate()
-        let receiver = try Receiver(secrets: [secret])
+        let receiver = try WebhookReceiver(secrets: [secret])
         let signer = try WebhookSigner(parsing: secret)
         func run(_ path: String, seconds: Double = 10, maxResultBytes: Int = HTTPTarget.defaultMaxResultBytes) async -> Result<String, any Error> {
             await Self.deliver(HTTPTarget(url: receiver.base + path, signer: signer, maxResultBytes: maxResultBytes), Self.job(), seconds: seconds)
@@ -123,7 +124,7 @@ import Testing
     /// A task cancelled at the deadline stops the transfer at once.
     @Test func cancellingTheAttemptStopsTheDelivery() async throws {
         let secret = WebhookSecret.generate()
-        let receiver = try Receiver(secrets: [secret])
+        let receiver = try WebhookReceiver(secrets: [secret])
         let target = HTTPTarget(url: receiver.base + "/hang", signer: try WebhookSigner(parsing: secret))
         let job = Self.job()
         let task = Task { try await target.run(JobContext.standalone(job, seconds: 600)) }

@@ -1,23 +1,21 @@
 import Foundation
-import JobQueue
-import TestSupport
 
 /// The user's endpoint (Tests/Fixtures/webhook_receiver.py): verifies each delivery with the
 /// `standardwebhooks` package from PyPI, once per secret it was given, and records it.
-final class Receiver {
-    struct Delivery {
-        var path: String
-        var headers: [String: String]
-        var body: String
+public final class WebhookReceiver {
+    public struct Delivery {
+        public var path: String
+        public var headers: [String: String]
+        public var body: String
         /// One per secret the receiver knows, in the order given.
-        var verified: [Bool]
+        public var verified: [Bool]
     }
 
-    let server: FixtureServer
+    public let server: FixtureServer
     let log: URL
-    var base: String { "http://127.0.0.1:\(server.port)" }
+    public var base: String { "http://127.0.0.1:\(server.port)" }
 
-    init(secrets: [String]) throws {
+    public init(secrets: [String]) throws {
         log = FileManager.default.temporaryDirectory.appendingPathComponent("receiver-\(UUID().uuidString).log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
         server = try FixtureServer(script: "webhook_receiver.py", arguments: ["--log", log.path] + secrets.flatMap { ["--secret", $0] },
@@ -30,17 +28,12 @@ final class Receiver {
     }
 
     /// Every request received so far, in order.
-    func deliveries() throws -> [Delivery] {
+    public func deliveries() throws -> [Delivery] {
         let text = try String(contentsOf: log, encoding: .utf8)
         return try text.split(separator: "\n").map { line in
-            let json = try JSONValue.parse(String(line))
-            var headers: [String: String] = [:]
-            for (name, value) in json["headers"]?.objectValue ?? [:] { headers[name] = value.stringValue }
-            let verified: [Bool] = (json["verified"].flatMap { value -> [JSONValue]? in
-                if case .array(let a) = value { return a }
-                return nil
-            } ?? []).map { $0 == .bool(true) }
-            return Delivery(path: json["path"]?.stringValue ?? "", headers: headers, body: json["body"]?.stringValue ?? "", verified: verified)
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]
+            return Delivery(path: object["path"] as? String ?? "", headers: object["headers"] as? [String: String] ?? [:],
+                            body: object["body"] as? String ?? "", verified: object["verified"] as? [Bool] ?? [])
         }
     }
 }

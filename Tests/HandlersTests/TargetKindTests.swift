@@ -1,0 +1,135 @@
+import Foundation
+import Handlers
+import JobQueue
+import Logging
+import Targets
+import TestSupport
+import Testing
+
+/// Job kinds declared in functions.json with a target: the user's own endpoint, enqueued and
+/// run like a built-in kind, every delivery verified by the reference Standard Webhooks package.
+@Suite struct TargetKindTests {
+    static func entry(_ name: String, url: String, queue: String, extra: String = "", maxAttempts: Int = 3) -> String {
+        #"{"name": "\#(name)", "target": {"url": "\#(url)", "timeoutSeconds": 5\#(extra)}, "job": {"queue": "\#(queue)", "maxAttempts": \#(maxAttempts), "backoffBaseSeconds": 0.001}}"#
+    }
+
+    /// A harness whose manifest adds HTTP target kinds that deliver to `receiver`.
+    static func harness(_ receiver: WebhookReceiver, secret: String, kinds: [(String, String)], capture: LogSecrecyTests.Capture? = nil) throws -> Harness {
+        let queue = Harness.newQueue()
+        var environment = Harness.environment()
+        environment["CONVEYOR_WEBHOOK_SECRET"] = secret
+        let manifest = try Harness.manifest(adding: kinds.map { entry($0.0, url: receiver.base + $0.1, queue: queue) }, environment: environment)
+        return try Harness(manifest: manifest, queue: queue, capture: capture)
+    }
+
+    /// Runs process-batch until the job leaves `available`, `scheduled` and `running`.
+    static func settle(_ h: Harness, _ id: Int64) throws -> JSONValue {
+        for _ in 0..<50 {
+            let answer = h.process(maxSeconds: 10)
+            try #require(answer.status == 200, "\(answer.json)")
+            let job = h.status(id).json
+            if let state = job["state"]?.stringValue, !["available", "scheduled", "running"].contains(state) { return job }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        return h.status(id).json
+    }
+
+    @Test func anEnqueuedTargetKindIsDeliveredSignedAndItsAnswerIsTheResult() throws {
+        let secret = WebhookSecret.generate()
+        let receiver = try WebhookReceiver(secrets: [secret])
+        let capture = LogSecrecyTests.Capture()
+        let h = try Self.harness(receiver, secret: secret, kinds: [("resize-image", "/ok")], capture: capture)
+        let enqueued = h.enqueue(#"{"kind": "resize-image", "payload": {"url": "https://img.example/a.png", "width": 200}}"#)
+        #expect(enqueued.status == 201, "\(enqueued.json)")
+        let id = try #require(enqueued.id)
+        let job = try Self.settle(h, id)
+        #expect(job["state"]?.stringValue == "completed", "\(job)")
+        #expect(job["queue"]?.stringValue == h.queue, "the kind's own queue")
+        #expect(job["result"] == (try JSONValue.parse(#"{"received": {"url": "https://img.example/a.png", "width": 200}}"#)))
+
+        let deliveries = try receiver.deliveries()
+        #expect(deliveries.count == 1)
+        #expect(deliveries.first?.verified == [true])
+        #expect(deliveries.first?.headers["conveyor-org"] == String(h.orgId))
+        #expect(deliveries.first?.headers["webhook-id"] == "job_\(id)")
+        let logs = capture.text
+        #expect(!logs.contains(String(secret.dropFirst(6))), "the signing secret never reaches a log")
+    }
+
+    @Test func retriesKeepTheWebhookIdAndDeadLettersSayWhy() throws {
+        let secret = WebhookSecret.generate()
+        let receiver = try WebhookReceiver(secrets: [secret])
+        let h = try Self.harness(receiver, secret: secret, kinds: [("flaky-hook", "/fail-first/2"), ("gone-hook", "/status/410"), ("moved-hook", "/redirect")])
+
+        let flaky = try #require(h.enqueue(#"{"kind": "flaky-hook", "payload": {"n": 1}}"#).id)
+        let flakyJob = try Self.settle(h, flaky)
+        #expect(flakyJob["state"]?.stringValue == "completed", "\(flakyJob)")
+        #expect(flakyJob["attempt"]?.intValue == 3)
+        #expect(flakyJob["result"] == .object(["attempts": .int(3)]))
+        let flakyDeliveries = try receiver.deliveries().filter { $0.path == "/fail-first/2" }
+        #expect(flakyDeliveries.count == 3)
+        #expect(Set(flakyDeliveries.map { $0.headers["webhook-id"] }) == ["job_\(flaky)"])
+        #expect(flakyDeliveries.map { $0.headers["conveyor-attempt"] } == ["1", "2", "3"])
+        #expect(flakyJob["errors"]?.arrayCount == 2)
+
+        let gone = try #require(h.enqueue(#"{"kind": "gone-hook", "payload": {}}"#).id)
+        let goneJob = try Self.settle(h, gone)
+        #expect(goneJob["state"]?.stringValue == "dead")
+        #expect(goneJob["attempt"]?.intValue == 1, "a 410 is not retried")
+        #expect(goneJob.jsonText.contains("410: status 410 body"))
+
+        let moved = try #require(h.enqueue(#"{"kind": "moved-hook", "payload": {}}"#).id)
+        let movedJob = try Self.settle(h, moved)
+        #expect(movedJob["state"]?.stringValue == "dead")
+        #expect(movedJob.jsonText.contains("redirects are not followed"))
+
+        #expect(try receiver.deliveries().allSatisfy { $0.verified == [true] })
+        #expect(!goneJob.jsonText.contains(String(secret.dropFirst(6))))
+    }
+
+    @Test(arguments: [
+        (#"{"name": "t1", "target": {"url": "ftp://127.0.0.1/x"}, "job": {"queue": "q", "maxAttempts": 1, "backoffBaseSeconds": 1}}"#, "t1.target.url must be an http"),
+        (#"{"name": "t2", "target": {"url": "http://user:pw@127.0.0.1/x"}, "job": {"queue": "q", "maxAttempts": 1, "backoffBaseSeconds": 1}}"#, "t2.target.url must not carry credentials"),
+        (#"{"name": "t3", "target": {"url": "http:///x"}, "job": {"queue": "q", "maxAttempts": 1, "backoffBaseSeconds": 1}}"#, "t3.target.url has no host"),
+        (#"{"name": "t4", "target": {"url": "http://127.0.0.1/x", "timeoutSecond": 5}, "job": {"queue": "q", "maxAttempts": 1, "backoffBaseSeconds": 1}}"#, #"t4.target has an unknown field "timeoutSecond""#),
+        (#"{"name": "t5", "target": {"url": "http://127.0.0.1/x"}, "job": {"queue": "q", "maxAttempts": 1, "backoffBaseSeconds": 1, "retries": 2}}"#, #"t5.job has an unknown field "retries""#),
+        (#"{"name": "t6", "target": {"url": "http://127.0.0.1/x"}, "job": {"queue": "q", "maxAttempts": 1, "backoffBaseSeconds": 1}, "secret": "whsec_x"}"#, #"t6 has an unknown field "secret""#),
+        (#"{"name": "t7", "target": {"url": "http://127.0.0.1/x", "secretEnv": "T7_SECRET"}, "job": {"queue": "q", "maxAttempts": 1, "backoffBaseSeconds": 1}}"#, "t7.target has no signing secret: the variable T7_SECRET is unset"),
+        (#"{"name": "t8", "target": {"url": "http://127.0.0.1/x", "secretFile": "/nonexistent/secret"}, "job": {"queue": "q", "maxAttempts": 1, "backoffBaseSeconds": 1}}"#, "t8.target has no signing secret: the file /nonexistent/secret"),
+        (#"{"name": "t9", "target": {"url": "http://127.0.0.1/x", "secretEnv": "BAD_SECRET"}, "job": {"queue": "q", "maxAttempts": 1, "backoffBaseSeconds": 1}}"#, "t9.target's signing secret in the variable BAD_SECRET is not usable"),
+        (#"{"name": "t10", "target": {"url": "http://127.0.0.1/x"}}"#, "t10 has a target, so it is a job kind only"),
+        (#"{"name": "t11", "method": "POST", "path": "/v1/t11", "target": {"url": "http://127.0.0.1/x"}, "job": {"queue": "q", "maxAttempts": 1, "backoffBaseSeconds": 1}}"#, "t11 has a target"),
+        (#"{"name": "t12", "target": {}, "job": {"queue": "q", "maxAttempts": 1, "backoffBaseSeconds": 1}}"#, "t12.target needs a url"),
+    ])
+    func aBadEntryStopsStartUpNamingIt(entry: String, message: String) {
+        let secret = WebhookSecret.generate()
+        let environment = ["CONVEYOR_WEBHOOK_SECRET": secret, "BAD_SECRET": "whsec_tooshort-and-secret"]
+        do {
+            _ = try Harness.manifest(adding: [entry], environment: environment)
+            Issue.record("accepted \(entry)")
+        } catch {
+            #expect("\(error)".contains(message), "\(error)")
+            #expect(!"\(error)".contains("tooshort-and-secret"), "an unusable secret is not repeated")
+        }
+    }
+
+    @Test func theSecretMayComeFromAFileAndAnEnqueueNeedsNoCode() throws {
+        let secret = WebhookSecret.generate()
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("secret-\(UUID().uuidString)")
+        try Data("\(secret)\n".utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let manifest = try Harness.manifest(adding: [
+            #"{"name": "from-file", "target": {"url": "http://127.0.0.1:9/x", "secretFile": "\#(file.path)"}, "job": {"queue": "q", "maxAttempts": 1, "backoffBaseSeconds": 1}}"#,
+        ], environment: [:])
+        #expect(manifest.targets["from-file"] != nil)
+        #expect(manifest.jobKinds["from-file"]?.queue == "q")
+        _ = try Router(manifest: manifest)
+    }
+}
+
+extension JSONValue {
+    var arrayCount: Int? {
+        if case .array(let a) = self { return a.count }
+        return nil
+    }
+}
