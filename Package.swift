@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "fcgi-host", targets: ["FastCGIHost"]),
         .executable(name: "cron-driver", targets: ["CronDriver"]),
         .executable(name: "ops-bench", targets: ["OpsBench"]),
+        .executable(name: "targets-bench", targets: ["TargetsBench"]),
         // @products: new executables above this line
     ],
     dependencies: [
@@ -77,6 +78,10 @@ let package = Package(
                                                            .product(name: "Logging", package: "swift-log")], path: "bench/ops/Sources"),
         // The user's own work as job kinds: signed deliveries to their HTTP endpoints.
         .target(name: "Targets", dependencies: ["JobQueue", "Curl", "Digest"]),
+        // Deliveries to HTTP targets through bench/targets/run (release, real Postgres and nginx).
+        .executableTarget(name: "TargetsBench", dependencies: ["Handlers", "JobQueue", "Postgres", "Targets",
+                                                               .product(name: "Logging", package: "swift-log")], path: "bench/targets/Sources",
+                          swiftSettings: [.swiftLanguageMode(.v5)]),
         // @targets: new library/executable targets above this line
 
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),

@@ -25,6 +25,9 @@ public final class TransferLoop: @unchecked Sendable {
     private struct Inbox {
         var starts: [Active] = []
         var cancels: [TransferTicket] = []
+        /// True while the loop waits in `poll` (or is about to): only then does a new transfer
+        /// need a wakeup, a write to libcurl's socket pair that a busy loop can do without.
+        var asleep = false
     }
     private let inbox = Mutex(Inbox())
     // Touched by the loop thread only.
@@ -44,7 +47,9 @@ public final class TransferLoop: @unchecked Sendable {
         let ticket = TransferTicket()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                start(request, ticket: ticket) { continuation.resume(with: $0) }
+                start(request, ticket: ticket) { result in
+                    continuation.resume(with: result.mapError { $0 is TransferNotStarted ? CancellationError() : $0 })
+                }
             }
         } onCancel: {
             ticket.cancel()
@@ -52,7 +57,8 @@ public final class TransferLoop: @unchecked Sendable {
     }
 
     /// Starts `request`; `completion` runs exactly once, on the loop's thread, so it must be
-    /// quick. `ticket.cancel()` abandons the transfer and completes it with `CancellationError`.
+    /// quick. `ticket.cancel()` abandons the transfer: it completes with `CancellationError`,
+    /// or with `TransferNotStarted` when it was cancelled before it began.
     public func start(_ request: HTTPClientRequest, ticket: TransferTicket = TransferTicket(),
                       completion: @escaping @Sendable (Result<HTTPClientResponse, any Error>) -> Void) {
         do {
@@ -60,16 +66,26 @@ public final class TransferLoop: @unchecked Sendable {
             let active = Active(request: request, headers: try StringList(request.headerLines()),
                                 ticket: ticket, completion: completion)
             ticket.attach(self)
-            inbox.withLock { $0.starts.append(active) }
-            multi.wakeup()
+            wake(inbox.withLock { box in
+                box.starts.append(active)
+                defer { box.asleep = false }
+                return box.asleep
+            })
         } catch {
             completion(.failure(error))
         }
     }
 
     func cancel(_ ticket: TransferTicket) {
-        inbox.withLock { $0.cancels.append(ticket) }
-        multi.wakeup()
+        wake(inbox.withLock { box in
+            box.cancels.append(ticket)
+            defer { box.asleep = false }
+            return box.asleep
+        })
+    }
+
+    private func wake(_ needed: Bool) {
+        if needed { multi.wakeup() }
     }
 
     // MARK: - The loop thread
@@ -99,13 +115,18 @@ public final class TransferLoop: @unchecked Sendable {
                 guard let active = running[easy] else { continue }
                 finish(active, code: code)
             }
-            multi.poll(milliseconds: 1000)
+            // Sleep only on an empty inbox; what arrives after this point wakes the poll.
+            let idle = inbox.withLock { box -> Bool in
+                box.asleep = box.starts.isEmpty && box.cancels.isEmpty
+                return box.asleep
+            }
+            multi.poll(milliseconds: idle ? 1000 : 0)
         }
     }
 
     private func begin(_ active: Active) {
         if active.ticket.isCancelled {
-            active.completion(.failure(CancellationError()))
+            active.completion(.failure(TransferNotStarted()))
             return
         }
         do {
@@ -166,6 +187,9 @@ public final class TransferLoop: @unchecked Sendable {
         }
     }
 }
+
+/// A transfer cancelled before it began: nothing was sent.
+public struct TransferNotStarted: Error, Sendable {}
 
 /// A handle on one transfer of a `TransferLoop`, to abandon it.
 public final class TransferTicket: Sendable {

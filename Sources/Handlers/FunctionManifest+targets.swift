@@ -62,7 +62,7 @@ extension FunctionManifest {
         }
 
         /// The runner of this target, with its secrets read from `environment` or a file.
-        func runner(entry name: String, environment: [String: String]) throws -> any JobRunner {
+        func runner(entry name: String, environment: [String: String]) throws -> any JobTarget {
             let signer: WebhookSigner
             let source: String
             let text: String?
@@ -86,8 +86,8 @@ extension FunctionManifest {
         }
     }
 
-    func buildTargets(environment: [String: String]) throws -> [String: any JobRunner] {
-        var runners: [String: any JobRunner] = [:]
+    func buildTargets(environment: [String: String]) throws -> [String: any JobTarget] {
+        var runners: [String: any JobTarget] = [:]
         for entry in functions {
             guard let target = entry.target else { continue }
             runners[entry.name] = try target.runner(entry: entry.name, environment: environment)

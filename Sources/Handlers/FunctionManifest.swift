@@ -59,7 +59,7 @@ public struct FunctionManifest: Sendable, Decodable {
     public var functions: [Entry]
     /// The runners of the entries with a target, by kind: built by `load` and `decode`, which
     /// read their signing secrets from the environment.
-    public private(set) var targets: [String: any JobRunner] = [:]
+    public private(set) var targets: [String: any JobTarget] = [:]
 
     enum CodingKeys: String, CodingKey { case functions }
 

@@ -9,8 +9,8 @@ public protocol AsyncJobFunction: ConveyorFunction {
     func runJob(_ invocation: Invocation, context: FunctionContext) async throws -> HTTPResponse
 }
 
-/// Runs a job by calling the function its kind names, in process, as the job's org, or by
-/// handing it to its kind's target (the user's endpoint) when functions.json gives one.
+/// Runs a job by calling the function its kind names, in process, as the job's org. (Kinds
+/// with a target never get here: `KindExecutor` hands them to their target.)
 ///
 /// A 2xx answer completes the job with the answer's body as its result. A 4xx answer means the
 /// input can never succeed, so the job is dead-lettered at once; 408, 429 and 5xx are retried.
@@ -33,9 +33,6 @@ struct FunctionRunner: JobRunner {
     }
 
     func run(_ job: JobContext) async throws -> String {
-        if let target = manifest.targets[job.job.kind] {
-            return try await target.run(job)
-        }
         guard let function = functions[job.job.kind] else {
             throw JobFailure("no function named \(job.job.kind) in this build", retryable: false)
         }

@@ -9,7 +9,7 @@ import JobQueue
 /// every retry), `webhook-timestamp`, `webhook-signature`, and the job's id, attempt, org, kind
 /// and queue. The answer decides the outcome (see `DeliveryOutcome`). Deliveries run on a
 /// `TransferLoop`, so many wait at once on one thread and connections to a host are reused.
-public struct HTTPTarget: JobRunner {
+public struct HTTPTarget: JobTarget {
     /// An http:// or https:// URL.
     public let url: String
     public let signer: WebhookSigner
@@ -29,6 +29,27 @@ public struct HTTPTarget: JobRunner {
         self.allowAddress = allowAddress
         self.maxResultBytes = maxResultBytes
         self.loop = loop
+    }
+
+    /// Starts the delivery from the caller's thread, with no task and no thread of its own:
+    /// the loop's thread reports the outcome straight to the engine.
+    public func start(_ attempt: RunningAttempt) {
+        let request = self.request(for: attempt.job, timeout: attempt.context.remainingSeconds, now: Date())
+        let ticket = TransferTicket()
+        attempt.onCancel { ticket.cancel() }
+        let maxResultBytes = self.maxResultBytes
+        loop.start(request, ticket: ticket) { result in
+            switch result {
+            case .success(let response):
+                attempt.finish(DeliveryOutcome.result(of: response, maxResultBytes: maxResultBytes).mapError { $0 })
+            case .failure(let error as CurlError):
+                attempt.finish(.failure(DeliveryOutcome.failure(for: error)))
+            case .failure(is TransferNotStarted):
+                attempt.finish(.failure(AttemptNotStarted()))
+            case .failure(let error):
+                attempt.finish(.failure(error))
+            }
+        }
     }
 
     public func run(_ context: JobContext) async throws -> String {

@@ -82,7 +82,7 @@ import Testing
             }
         }
         let result = try #require(outcome.withLock { $0 })
-        #expect(throws: CancellationError.self) { try result.get() }
+        #expect(throws: TransferNotStarted.self) { try result.get() }
         let count = try await loop.send(HTTPClientRequest(url: server.base + "/connections"))
         #expect(try json(count)["connections"] as? Int == 1, "only the count's own connection")
     }

@@ -37,8 +37,8 @@ struct ProcessBatchFunction: ConveyorFunction {
         let body = try BodyDecoder.decode(Body.self, from: invocation.request, emptyMeans: "{}")
         let options = try Self.options(body)
         let store = PostgresJobStore(connection: try context.database())
-        let processor = Processor(store: store,
-                                  executor: TaskJobExecutor(runner: FunctionRunner(functions: FunctionRegistry.byName, context: context)),
+        let functions = TaskJobExecutor(runner: FunctionRunner(functions: FunctionRegistry.byName, context: context))
+        let processor = Processor(store: store, executor: KindExecutor(targets: context.manifest.targets, functions: functions),
                                   kinds: context.jobKinds, logger: context.logger)
         processor.shouldStop = context.shouldStop
         processor.stopGraceSeconds = context.stopGraceSeconds
