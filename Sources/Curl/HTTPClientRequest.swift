@@ -81,15 +81,28 @@ public struct HTTPClientRequest: Sendable {
     /// content type it would otherwise claim for every body.
     func headerLines() -> [String] {
         var lines: [String] = []
-        var named = Set<String>()
+        lines.reserveCapacity(headers.count + 2)
+        var namesExpect = false, namesContentType = false
         for (name, value) in headers {
-            named.insert(name.lowercased())
+            namesExpect = namesExpect || Self.same(name, "expect")
+            namesContentType = namesContentType || Self.same(name, "content-type")
             // "Name:" would make libcurl drop the header; "Name;" is its syntax for an empty one.
             lines.append(value.isEmpty ? "\(name);" : "\(name): \(value)")
         }
-        if !named.contains("expect") { lines.append("Expect:") }
-        if sendsBody, !named.contains("content-type") { lines.append("Content-Type:") }
+        if !namesExpect { lines.append("Expect:") }
+        if sendsBody, !namesContentType { lines.append("Content-Type:") }
         return lines
+    }
+
+    /// ASCII case-insensitive equality with a lowercase `lower`, without allocating.
+    static func same(_ name: String, _ lower: StaticString) -> Bool {
+        guard name.utf8.count == lower.utf8CodeUnitCount else { return false }
+        let expected = UnsafeBufferPointer(start: lower.utf8Start, count: lower.utf8CodeUnitCount)
+        for (index, byte) in name.utf8.enumerated() {
+            let folded: UInt8 = (0x41...0x5A).contains(byte) ? byte | 0x20 : byte
+            if folded != expected[index] { return false }
+        }
+        return true
     }
 
     /// User name and password embedded in the URL, to keep them out of error messages.

@@ -53,23 +53,36 @@ final class HTTPTransfer {
     }
 
     /// CURLOPT_HEADERFUNCTION: one complete header line per call, status lines included.
+    /// Parsed on the bytes, so a line costs the two strings it yields and nothing else.
     func receiveHeaderLine(_ bytes: UnsafeRawBufferPointer) -> Int {
-        var end = bytes.count
-        while end > 0, bytes[end - 1] == UInt8(ascii: "\n") || bytes[end - 1] == UInt8(ascii: "\r") {
-            end -= 1
-        }
-        let line = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[..<end]), as: UTF8.self)
-        if line.hasPrefix("HTTP/") {
+        let line = bytes.assumingMemoryBound(to: UInt8.self)
+        var end = line.count
+        while end > 0, line[end - 1] == UInt8(ascii: "\n") || line[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+        guard end > 0 else { return bytes.count }
+        if end >= 5, line[0] == UInt8(ascii: "H"), line[1] == UInt8(ascii: "T"), line[2] == UInt8(ascii: "T"),
+           line[3] == UInt8(ascii: "P"), line[4] == UInt8(ascii: "/") {
             // A new status line: interim (100) responses and redirect hops start over.
-            headers.removeAll()
-        } else if let first = line.first, first == " " || first == "\t", !headers.isEmpty {
+            headers.removeAll(keepingCapacity: true)
+        } else if line[0] == UInt8(ascii: " ") || line[0] == UInt8(ascii: "\t") {
             // Obsolete line folding continues the previous value.
-            headers[headers.count - 1].1 += " " + line.trimmingWhitespace()
-        } else if let colon = line.firstIndex(of: ":") {
-            let name = String(line[..<colon])
-            let value = line[line.index(after: colon)...].trimmingWhitespace()
-            headers.append((name, value))
+            if !headers.isEmpty {
+                headers[headers.count - 1].1 += " " + Self.text(line, Self.trimmed(line, 0, end))
+            }
+        } else if let colon = line[0..<end].firstIndex(of: UInt8(ascii: ":")) {
+            headers.append((Self.text(line, 0..<colon), Self.text(line, Self.trimmed(line, colon + 1, end))))
         }
         return bytes.count
+    }
+
+    /// `start..<end` without the spaces and tabs at either side.
+    private static func trimmed(_ line: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Range<Int> {
+        var (start, end) = (start, end)
+        while start < end, line[start] == UInt8(ascii: " ") || line[start] == UInt8(ascii: "\t") { start += 1 }
+        while end > start, line[end - 1] == UInt8(ascii: " ") || line[end - 1] == UInt8(ascii: "\t") { end -= 1 }
+        return start..<end
+    }
+
+    private static func text(_ line: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> String {
+        String(decoding: UnsafeBufferPointer(rebasing: line[range]), as: UTF8.self)
     }
 }

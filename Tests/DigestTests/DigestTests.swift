@@ -23,6 +23,21 @@ struct SHA256Tests {
     }
 }
 
+struct SHA256StreamingTests {
+    /// Any split of the message into pieces gives the digest of the whole.
+    @Test(arguments: [[0], [1, 63], [63, 1, 64], [64, 64], [55], [56, 8], [3, 200, 1, 100]])
+    func piecesHashLikeTheWhole(sizes: [Int]) {
+        let message = (0..<sizes.reduce(0, +)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+        var hasher = SHA256()
+        var offset = 0
+        for size in sizes {
+            hasher.update(message[offset..<(offset + size)])
+            offset += size
+        }
+        #expect(hasher.finalize() == SHA256.hash(message))
+    }
+}
+
 struct HMACTests {
     @Test(arguments: [
         // RFC 4231 test cases 1, 2 and 6 (a key longer than the block).
