@@ -1,17 +1,25 @@
 import FoundationEssentials
+
+#if canImport(Glibc)
+import Glibc
+#endif
 import JobQueue
 import Targets
 
 extension FunctionManifest {
     /// Where a job kind's work runs when it is not Swift code of this build:
     /// `{"url": "http://127.0.0.1:3000/api/jobs/resize", "timeoutSeconds": 30}` POSTs each job,
-    /// signed, to the user's endpoint.
+    /// signed, to the user's endpoint; `{"exec": "/usr/local/lib/conveyor/jobs/thumbnail",
+    /// "args": [], "timeoutSeconds": 60}` runs a local program the CGI way (no shell).
     ///
     /// The signing secret is never in functions.json: it comes from the variable `secretEnv`
     /// names (`CONVEYOR_WEBHOOK_SECRET` when the entry names none) or the file `secretFile`
     /// names. During a rotation the variable or file holds the new and the old secret.
     public struct TargetSpec: Sendable, Decodable, Equatable {
         public var url: String?
+        /// An absolute path to a program; its arguments, if any, in `args`.
+        public var exec: String?
+        public var args: [String]?
         /// The longest one attempt may run; the kind's timeout.
         public var timeoutSeconds: Double?
         public var secretEnv: String?
@@ -23,11 +31,28 @@ extension FunctionManifest {
         public static let defaultSecretVariable = "CONVEYOR_WEBHOOK_SECRET"
 
         func check(entry name: String) throws {
-            guard let url else {
-                throw ConfigurationError("functions.json: \(name).target needs a url")
-            }
-            if let problem = Self.problem(with: url) {
-                throw ConfigurationError("functions.json: \(name).target.url \(problem)")
+            switch (url, exec) {
+            case (let url?, nil):
+                if let problem = Self.problem(with: url) {
+                    throw ConfigurationError("functions.json: \(name).target.url \(problem)")
+                }
+                if args != nil { throw ConfigurationError("functions.json: \(name).target.args goes with exec, not url") }
+            case (nil, let path?):
+                guard path.hasPrefix("/") else {
+                    throw ConfigurationError("functions.json: \(name).target.exec must be an absolute path")
+                }
+                var status = stat()
+                guard stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG, status.st_mode & 0o111 != 0, access(path, X_OK) == 0 else {
+                    throw ConfigurationError("functions.json: \(name).target.exec \(path) is not an executable file")
+                }
+                if (args ?? []).contains(where: { $0.utf8.contains(0) }) {
+                    throw ConfigurationError("functions.json: \(name).target.args must not contain NUL")
+                }
+                if secretEnv != nil || secretFile != nil {
+                    throw ConfigurationError("functions.json: \(name).target runs a program, which is not signed: leave out secretEnv and secretFile")
+                }
+            default:
+                throw ConfigurationError("functions.json: \(name).target needs a url or an exec, and not both")
             }
             if let timeout = timeoutSeconds {
                 guard timeout.isFinite, timeout >= 0.001, timeout <= JobKinds.maxTimeoutSeconds else {
@@ -63,6 +88,10 @@ extension FunctionManifest {
 
         /// The runner of this target, with its secrets read from `environment` or a file.
         func runner(entry name: String, environment: [String: String]) throws -> any JobTarget {
+            let maxResultBytes = self.maxResultBytes ?? HTTPTarget.defaultMaxResultBytes
+            if let exec {
+                return ExecTarget(path: exec, arguments: args ?? [], maxResultBytes: maxResultBytes)
+            }
             let signer: WebhookSigner
             let source: String
             let text: String?
@@ -82,7 +111,7 @@ extension FunctionManifest {
             } catch {
                 throw ConfigurationError("functions.json: \(name).target's signing secret in \(source) is not usable: \(error)")
             }
-            return HTTPTarget(url: url ?? "", signer: signer, maxResultBytes: maxResultBytes ?? HTTPTarget.defaultMaxResultBytes)
+            return HTTPTarget(url: url ?? "", signer: signer, maxResultBytes: maxResultBytes)
         }
     }
 
@@ -107,7 +136,7 @@ enum ManifestKeys {
     static let top: Set<String> = ["functions"]
     static let entry: Set<String> = ["name", "method", "path", "auth", "bodyLimitBytes", "timeoutSeconds", "description", "job", "target"]
     static let job: Set<String> = ["queue", "maxAttempts", "backoffBaseSeconds", "backoffCapSeconds", "timeoutSeconds", "queueOverride"]
-    static let target: Set<String> = ["url", "timeoutSeconds", "secretEnv", "secretFile", "maxResultBytes"]
+    static let target: Set<String> = ["url", "exec", "args", "timeoutSeconds", "secretEnv", "secretFile", "maxResultBytes"]
 
     static func check(_ manifest: JSONValue) throws {
         guard let object = manifest.objectValue else { throw ConfigurationError("functions.json must be an object with \"functions\"") }

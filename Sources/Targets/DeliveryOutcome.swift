@@ -18,7 +18,7 @@ public enum DeliveryOutcome {
         let status = response.status
         switch status {
         case 200...299:
-            return .success(resultText(response, maxResultBytes: maxResultBytes))
+            return .success(ResultText.of(response.body, truncated: response.bodyTruncated, limit: maxResultBytes, status: status))
         case 300...399:
             let location = response.header("Location").map { " to \(quote(Data($0.utf8)))" } ?? ""
             return .failure(JobFailure("the endpoint answered \(status) (a redirect\(location)); redirects are not followed, so the target's URL needs fixing",
@@ -52,28 +52,6 @@ public enum DeliveryOutcome {
         case .tooLarge, .serverRejected, .other:
             return JobFailure("the delivery failed: \(detail)")
         }
-    }
-
-    static func resultText(_ response: HTTPClientResponse, maxResultBytes: Int) -> String {
-        if response.bodyTruncated {
-            var out = "{\"truncated\":true,\"limitBytes\":\(maxResultBytes),\"status\":\(response.status),\"body\":"
-            JSONValue.writeString(storable(response.body), to: &out)
-            return out + "}"
-        }
-        if response.body.isEmpty { return "null" }
-        if let json = try? JSONValue.parse(response.body), !json.containsNUL {
-            return String(decoding: response.body, as: UTF8.self)
-        }
-        var out = ""
-        JSONValue.writeString(storable(response.body), to: &out)
-        return out
-    }
-
-    /// Bytes as text PostgreSQL's jsonb takes: invalid UTF-8 and NUL become U+FFFD.
-    static func storable(_ bytes: Data) -> String {
-        let text = String(decoding: bytes, as: UTF8.self)
-        guard text.utf8.contains(0) else { return text }
-        return String(String.UnicodeScalarView(text.unicodeScalars.map { $0.value == 0 ? "\u{FFFD}" : $0 }))
     }
 
     /// ": <start of body>" for an error message, or "" for an empty body.

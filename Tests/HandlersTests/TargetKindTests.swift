@@ -87,6 +87,54 @@ import Testing
         #expect(!goneJob.jsonText.contains(String(secret.dropFirst(6))))
     }
 
+    static let jobs = Harness.repoRoot.appendingPathComponent("Tests/Fixtures/jobs").path
+
+    @Test func programKindsRunThroughProcessBatch() throws {
+        let queue = Harness.newQueue()
+        let manifest = try Harness.manifest(adding: [
+            #"{"name": "echo-program", "target": {"exec": "\#(Self.jobs)/echo-job", "timeoutSeconds": 5}, "job": {"queue": "\#(queue)", "maxAttempts": 2, "backoffBaseSeconds": 0.001}}"#,
+            #"{"name": "busy-program", "target": {"exec": "\#(Self.jobs)/exit-with", "args": ["still busy", "75"], "timeoutSeconds": 5}, "job": {"queue": "\#(queue)", "maxAttempts": 2, "backoffBaseSeconds": 0.001}}"#,
+            #"{"name": "slow-program", "target": {"exec": "\#(Self.jobs)/hang", "args": ["/dev/null"], "timeoutSeconds": 0.5}, "job": {"queue": "\#(queue)", "maxAttempts": 1, "backoffBaseSeconds": 0.001}}"#,
+        ], environment: Harness.environment())
+        let h = try Harness(manifest: manifest, queue: queue)
+
+        let echo = try #require(h.enqueue(#"{"kind": "echo-program", "payload": {"w": 3}}"#).id)
+        let echoJob = try Self.settle(h, echo)
+        #expect(echoJob["state"]?.stringValue == "completed", "\(echoJob)")
+        #expect(echoJob["result"]?["input"] == .object(["w": .int(3)]))
+        #expect(echoJob["result"]?["org"] == .string(String(h.orgId)))
+        #expect(echoJob["result"]?["otherVariables"] == .int(0), "DATABASE_URL and the keys stay out of the program")
+
+        let busy = try #require(h.enqueue(#"{"kind": "busy-program", "payload": {}}"#).id)
+        let busyJob = try Self.settle(h, busy)
+        #expect(busyJob["state"]?.stringValue == "dead")
+        #expect(busyJob["attempt"]?.intValue == 2, "exit 75 was retried until the attempts ran out")
+        #expect(busyJob.jsonText.contains("still busy"))
+
+        let slow = try #require(h.enqueue(#"{"kind": "slow-program", "payload": {}}"#).id)
+        let slowJob = try Self.settle(h, slow)
+        #expect(slowJob["state"]?.stringValue == "dead")
+        #expect(slowJob.jsonText.contains("timed out"), "\(slowJob)")
+    }
+
+    @Test func anEndpointThatHangsTimesOutAndTheJobIsNotLeftRunning() throws {
+        let secret = WebhookSecret.generate()
+        let receiver = try WebhookReceiver(secrets: [secret])
+        let queue = Harness.newQueue()
+        var environment = Harness.environment()
+        environment["CONVEYOR_WEBHOOK_SECRET"] = secret
+        let manifest = try Harness.manifest(adding: [
+            #"{"name": "hanging-hook", "target": {"url": "\#(receiver.base)/hang", "timeoutSeconds": 0.5}, "job": {"queue": "\#(queue)", "maxAttempts": 2, "backoffBaseSeconds": 0.001}}"#,
+        ], environment: environment)
+        let h = try Harness(manifest: manifest, queue: queue)
+        let id = try #require(h.enqueue(#"{"kind": "hanging-hook", "payload": {}}"#).id)
+        let job = try Self.settle(h, id)
+        #expect(job["state"]?.stringValue == "dead")
+        #expect(job["attempt"]?.intValue == 2, "a time-out is retried")
+        #expect(job.jsonText.contains("timed out"), "\(job)")
+        #expect(try receiver.deliveries().count == 2)
+    }
+
     @Test(arguments: [
         (#"{"name": "t1", "target": {"url": "ftp://127.0.0.1/x"}, "job": {"queue": "q", "maxAttempts": 1, "backoffBaseSeconds": 1}}"#, "t1.target.url must be an http"),
         (#"{"name": "t2", "target": {"url": "http://user:pw@127.0.0.1/x"}, "job": {"queue": "q", "maxAttempts": 1, "backoffBaseSeconds": 1}}"#, "t2.target.url must not carry credentials"),
@@ -99,7 +147,12 @@ import Testing
         (#"{"name": "t9", "target": {"url": "http://127.0.0.1/x", "secretEnv": "BAD_SECRET"}, "job": {"queue": "q", "maxAttempts": 1, "backoffBaseSeconds": 1}}"#, "t9.target's signing secret in the variable BAD_SECRET is not usable"),
         (#"{"name": "t10", "target": {"url": "http://127.0.0.1/x"}}"#, "t10 has a target, so it is a job kind only"),
         (#"{"name": "t11", "method": "POST", "path": "/v1/t11", "target": {"url": "http://127.0.0.1/x"}, "job": {"queue": "q", "maxAttempts": 1, "backoffBaseSeconds": 1}}"#, "t11 has a target"),
-        (#"{"name": "t12", "target": {}, "job": {"queue": "q", "maxAttempts": 1, "backoffBaseSeconds": 1}}"#, "t12.target needs a url"),
+        (#"{"name": "t12", "target": {}, "job": {"queue": "q", "maxAttempts": 1, "backoffBaseSeconds": 1}}"#, "t12.target needs a url or an exec"),
+        (#"{"name": "t13", "target": {"url": "http://127.0.0.1/x", "exec": "/bin/true"}, "job": {"queue": "q", "maxAttempts": 1, "backoffBaseSeconds": 1}}"#, "t13.target needs a url or an exec, and not both"),
+        (#"{"name": "t14", "target": {"exec": "bin/true"}, "job": {"queue": "q", "maxAttempts": 1, "backoffBaseSeconds": 1}}"#, "t14.target.exec must be an absolute path"),
+        (#"{"name": "t15", "target": {"exec": "\#(Harness.repoRoot.path)/README.md"}, "job": {"queue": "q", "maxAttempts": 1, "backoffBaseSeconds": 1}}"#, "README.md is not an executable file"),
+        (#"{"name": "t17", "target": {"exec": "/usr/bin"}, "job": {"queue": "q", "maxAttempts": 1, "backoffBaseSeconds": 1}}"#, "t17.target.exec /usr/bin is not an executable file"),
+        (#"{"name": "t16", "target": {"exec": "/bin/true", "secretEnv": "X"}, "job": {"queue": "q", "maxAttempts": 1, "backoffBaseSeconds": 1}}"#, "t16.target runs a program"),
     ])
     func aBadEntryStopsStartUpNamingIt(entry: String, message: String) {
         let secret = WebhookSecret.generate()

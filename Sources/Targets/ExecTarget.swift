@@ -1,0 +1,120 @@
+import FoundationEssentials
+import JobQueue
+import Synchronization
+
+/// A job kind whose work is a local program, run the CGI way: no shell, the payload on standard
+/// input, the job in the environment, standard output as the result.
+///
+/// Exit status 0 completes the job; 75 (EX_TEMPFAIL) retries it; any other status, or a
+/// program that cannot start, dead-letters it with the tail of standard error; a program killed
+/// by a signal it did not get from us is retried. At the deadline the program's whole process
+/// group is killed. The environment holds only `PATH`, `LANG` and the job's `CONVEYOR_*`
+/// variables: nothing of Conveyor's own configuration or secrets.
+public struct ExecTarget: JobTarget {
+    public let path: String
+    public let arguments: [String]
+    public let maxResultBytes: Int
+    let pool: BlockingPool
+
+    /// The exit status that asks for a retry (sysexits.h EX_TEMPFAIL).
+    public static let retryStatus: Int32 = 75
+
+    public init(path: String, arguments: [String] = [], maxResultBytes: Int = HTTPTarget.defaultMaxResultBytes, pool: BlockingPool = .shared) {
+        self.path = path
+        self.arguments = arguments
+        self.maxResultBytes = maxResultBytes
+        self.pool = pool
+    }
+
+    /// Runs the program on a thread of `pool`; `attempt.cancel` kills its process group.
+    public func start(_ attempt: RunningAttempt) {
+        pool.submit {
+            guard !attempt.isCancelled else {
+                attempt.finish(.failure(AttemptNotStarted()))
+                return
+            }
+            attempt.finish(run(attempt.context) { child in attempt.onCancel { child.stop() } })
+        }
+    }
+
+    public func run(_ context: JobContext) async throws -> String {
+        let stop = StopBox()
+        return try await withTaskCancellationHandler {
+            try await pool.run { try run(context) { stop.set($0) }.get() }
+        } onCancel: {
+            stop.stop()
+        }
+    }
+
+    /// Runs the program to its end and reads its outcome.
+    func run(_ context: JobContext, started: (ChildProcess) -> Void) -> Result<String, any Error> {
+        let job = context.job
+        let outcome: ChildProcess.Outcome
+        do {
+            outcome = try ChildProcess.run(
+                path: path, arguments: arguments, environment: environment(for: job, timeout: context.remainingSeconds),
+                input: Data(job.payload.text.utf8), maxOutputBytes: maxResultBytes,
+                deadline: { context.remainingSeconds }, started: started)
+        } catch {
+            return .failure(JobFailure("the job's program could not start: \(error)", retryable: false))
+        }
+        switch outcome.ending {
+        case .exited(0):
+            return .success(ResultText.of(outcome.output, truncated: outcome.outputTruncated, limit: maxResultBytes, status: nil))
+        case .exited(Self.retryStatus):
+            return .failure(JobFailure("the job's program asked for a retry (exit 75)\(Self.tail(outcome.errorTail))"))
+        case .exited(let status):
+            return .failure(JobFailure("the job's program exited with status \(status)\(Self.tail(outcome.errorTail))", retryable: false))
+        case .signalled(let signal):
+            return .failure(JobFailure("the job's program was killed by signal \(signal)\(Self.tail(outcome.errorTail))"))
+        case .stopped:
+            return .failure(CancellationError())
+        }
+    }
+
+    func environment(for job: ClaimedJob, timeout: Double) -> [String: String] {
+        [
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "CONVEYOR_JOB_ID": String(job.id),
+            "CONVEYOR_ATTEMPT": String(job.attempt),
+            "CONVEYOR_MAX_ATTEMPTS": String(job.maxAttempts),
+            "CONVEYOR_ORG": String(job.orgId),
+            "CONVEYOR_KIND": job.kind,
+            "CONVEYOR_QUEUE": job.queue,
+            "CONVEYOR_TIMEOUT_MS": String(Int(timeout * 1000)),
+        ]
+    }
+
+    /// ": <last line(s) of standard error>" for a message, or "".
+    static func tail(_ bytes: Data) -> String {
+        let text = DeliveryOutcome.quote(bytes.suffix(DeliveryOutcome.quotedBytes))
+        let trimmed = text.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed()
+        return trimmed.isEmpty ? "" : ": " + String(trimmed)
+    }
+}
+
+/// The child of an awaited run, for the task's cancellation handler.
+private final class StopBox: @unchecked Sendable {
+    private struct State {
+        var child: ChildProcess?
+        var stopped = false
+    }
+    private let lock = Mutex(State())
+
+    func set(_ child: ChildProcess) {
+        let stopNow = lock.withLock { state -> Bool in
+            state.child = child
+            return state.stopped
+        }
+        if stopNow { child.stop() }
+    }
+
+    func stop() {
+        let child = lock.withLock { state -> ChildProcess? in
+            state.stopped = true
+            return state.child
+        }
+        child?.stop()
+    }
+}
