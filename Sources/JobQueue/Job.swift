@@ -64,9 +64,14 @@ public struct ClaimedJob: Sendable, Equatable {
     public var leaseMs: Int
     /// Milliseconds between the job becoming due and its claim.
     public var waitMs: Int
+    /// The key the job was enqueued with, for a target to deduplicate by.
+    public var idempotencyKey: String?
+    /// The W3C trace context the job was enqueued under.
+    public var traceparent: String?
 
     public init(id: Int64, orgId: Int64, queue: String, kind: String, priority: Int, runAt: Date, attempt: Int, maxAttempts: Int,
-                payload: PostgresJSON, timeoutMs: Int = JobKinds.defaultTimeoutMs, leaseMs: Int = 60_000, waitMs: Int = 0) {
+                payload: PostgresJSON, timeoutMs: Int = JobKinds.defaultTimeoutMs, leaseMs: Int = 60_000, waitMs: Int = 0,
+                idempotencyKey: String? = nil, traceparent: String? = nil) {
         self.id = id
         self.orgId = orgId
         self.queue = queue
@@ -77,6 +82,8 @@ public struct ClaimedJob: Sendable, Equatable {
         self.maxAttempts = maxAttempts
         self.payload = payload
         self.timeoutMs = timeoutMs
+        self.idempotencyKey = idempotencyKey
+        self.traceparent = traceparent
         self.leaseMs = leaseMs
         self.waitMs = waitMs
     }

@@ -75,6 +75,20 @@ extension JobQueueSchema {
     static let laneOrderDescending = "j.org_id DESC, j.queue DESC, j.flow_key DESC, j.priority, j.run_at DESC, j.id DESC"
     /// What a claim sets on each job it takes, on both of its paths (with and without limits):
     /// the lease covers the attempt's time limit and 10 s more.
+    /// 153: jobs keep the trace context they were enqueued under, and the claim hands a job's
+    /// idempotency key and trace context to its target (a new result type, so the function is
+    /// dropped first); a claim for some queues shares itself among the orgs with jobs in them.
+    /// `claimFunctions` is the current text of the claim functions: 152 created them, 153 and
+    /// any later change re-apply it.
+    static let claimForTargets = Migration(version: 153, name: "claim: trace context and idempotency key for targets; queue-filtered shares", sql: """
+        -- A nullable column without a default is added without rewriting the table, and a NOT VALID
+        -- constraint without scanning it: only new rows are checked (old ones are all NULL).
+        ALTER TABLE conveyor_jobs ADD COLUMN traceparent text;
+        ALTER TABLE conveyor_jobs ADD CONSTRAINT conveyor_jobs_traceparent_check CHECK (octet_length(traceparent) = 55) NOT VALID;
+        DROP FUNCTION conveyor_claim(text[], integer, double precision, uuid, integer);
+        \(claimFunctions)
+        """)
+
     static let claimAssignments = """
         state = 'running', attempt = j.attempt + 1, locked_by = p_owner,
                             locked_until = v_now + make_interval(secs => greatest(p_lease, j.timeout_ms / 1000.0 + 10)),
@@ -176,7 +190,7 @@ extension JobQueueSchema {
                                                   p_max_timeout_ms integer)
         RETURNS TABLE (id bigint, org_id bigint, queue text, kind text, priority smallint, run_at timestamptz,
                        attempt smallint, max_attempts smallint, payload jsonb, timeout_ms integer, lease_ms integer,
-                       wait_ms integer)
+                       wait_ms integer, idempotency_key text, traceparent text)
         -- Generic plans: with custom ones (the default for the first executions, and for good
         -- when the planner rates them cheaper) every statement of the function is planned again
         -- on every call, which cost a one-job claim 1.1 of its 1.7 ms (pgbench, this machine); a
@@ -230,6 +244,14 @@ extension JobQueueSchema {
                 FROM orgs WHERE orgs.org_id IS NOT NULL
             )
             SELECT array_agg(orgs.org_id ORDER BY random()) INTO v_orgs FROM orgs WHERE orgs.org_id IS NOT NULL;
+            -- A claim for some queues shares itself among the orgs with jobs in those queues only:
+            -- orgs busy elsewhere would shrink every share to one lane (seen: a claim of 100 for two
+            -- queues of one org served one of them, with 150 other orgs' jobs waiting in other queues).
+            IF p_queues IS NOT NULL THEN
+                SELECT array_agg(o.id ORDER BY random()) INTO v_orgs FROM unnest(v_orgs) AS o(id)
+                WHERE EXISTS (SELECT 1 FROM unnest(p_queues) AS q(name) WHERE EXISTS (
+                    SELECT 1 FROM conveyor_jobs j WHERE j.state = 'available' AND j.org_id = o.id AND j.queue = q.name));
+            END IF;
             IF v_orgs IS NULL THEN
                 RETURN;
             END IF;
@@ -347,7 +369,7 @@ extension JobQueueSchema {
                 WHERE j.id = ANY (ARRAY(SELECT picked.id FROM picked))
                 RETURNING j.id, j.org_id, j.queue, j.kind, j.priority, j.run_at, j.attempt, j.max_attempts, j.payload, j.timeout_ms,
                           (greatest(p_lease, j.timeout_ms / 1000.0 + 10) * 1000)::integer,
-                          greatest(0, extract(epoch FROM v_now - j.run_at) * 1000)::integer;
+                          greatest(0, extract(epoch FROM v_now - j.run_at) * 1000)::integer, j.idempotency_key, j.traceparent;
                 RETURN;
             END IF;
 
@@ -402,7 +424,8 @@ extension JobQueueSchema {
                 WHERE j.id = ANY (ARRAY(SELECT queue_cut.id FROM queue_cut))
                 RETURNING j.id, j.org_id, j.queue, j.kind, j.priority, j.run_at, j.attempt, j.max_attempts, j.payload, j.timeout_ms,
                           (greatest(p_lease, j.timeout_ms / 1000.0 + 10) * 1000)::integer AS lease_ms,
-                          greatest(0, extract(epoch FROM v_now - j.run_at) * 1000)::integer AS wait_ms, j.flow_key
+                          greatest(0, extract(epoch FROM v_now - j.run_at) * 1000)::integer AS wait_ms, j.flow_key,
+                          j.idempotency_key, j.traceparent
             ), logged AS (
                 INSERT INTO conveyor_queue_starts AS l (queue, scope, org_id, flow_key, slice, starts)
                 SELECT x.queue, x.scope, x.org_id, x.flow_key,
@@ -421,7 +444,7 @@ extension JobQueueSchema {
                 ON CONFLICT (queue, scope, org_id, flow_key, slice) DO UPDATE SET starts = l.starts + EXCLUDED.starts
             )
             SELECT c.id, c.org_id, c.queue, c.kind, c.priority, c.run_at, c.attempt, c.max_attempts, c.payload, c.timeout_ms, c.lease_ms,
-                   c.wait_ms
+                   c.wait_ms, c.idempotency_key, c.traceparent
             FROM claimed c;
         END
         $fn$;

@@ -17,14 +17,16 @@ public struct JobRequest: Sendable {
     public var flowKey: String?
     /// A shorter limit for each attempt than the kind's own.
     public var timeoutSeconds: Double?
+    /// The W3C trace context of the work that enqueued the job, handed on to its target.
+    public var traceparent: String?
 
     /// The fields a job may have; anything else is a client's typo and is rejected.
     public static let fields = ["kind", "payload", "queue", "priority", "delaySeconds", "runAt", "maxAttempts", "idempotencyKey",
-                                "uniqueFor", "flowKey", "timeoutSeconds"]
+                                "uniqueFor", "flowKey", "timeoutSeconds", "traceparent"]
 
     public init(kind: String?, payload: JSONValue? = nil, queue: String? = nil, priority: Int? = nil,
                 delaySeconds: Double? = nil, runAt: Date? = nil, maxAttempts: Int? = nil, idempotencyKey: String? = nil,
-                uniqueFor: Double? = nil, flowKey: String? = nil, timeoutSeconds: Double? = nil) {
+                uniqueFor: Double? = nil, flowKey: String? = nil, timeoutSeconds: Double? = nil, traceparent: String? = nil) {
         self.kind = kind
         self.payload = payload
         self.queue = queue
@@ -36,6 +38,7 @@ public struct JobRequest: Sendable {
         self.uniqueFor = uniqueFor
         self.flowKey = flowKey
         self.timeoutSeconds = timeoutSeconds
+        self.traceparent = traceparent
     }
 
     /// Reads a job from parsed JSON; type errors name the field under `prefix` (e.g. `jobs[3]`).
@@ -87,6 +90,7 @@ public struct JobRequest: Sendable {
         uniqueFor = try seconds("uniqueFor")
         flowKey = try string("flowKey")
         timeoutSeconds = try seconds("timeoutSeconds")
+        traceparent = try string("traceparent")
     }
 }
 
@@ -113,10 +117,13 @@ public struct NewJob: Sendable, Equatable {
     public var flowKey: String
     /// The limit of each attempt, in milliseconds.
     public var timeoutMs: Int
+    /// The W3C trace context the job was enqueued under, if any.
+    public var traceparent: String?
 
     public init(kind: String, payloadJSON: String, queue: String, priority: Int = 0, delaySeconds: Double? = nil,
                 runAt: Date? = nil, maxAttempts: Int, idempotencyKey: String? = nil, uniqueForSeconds: Double? = nil,
-                maxAttemptsFromQueue: Bool = false, flowKey: String = "", timeoutMs: Int = JobKinds.defaultTimeoutMs) {
+                maxAttemptsFromQueue: Bool = false, flowKey: String = "", timeoutMs: Int = JobKinds.defaultTimeoutMs,
+                traceparent: String? = nil) {
         self.kind = kind
         self.payloadJSON = payloadJSON
         self.queue = queue
@@ -129,6 +136,7 @@ public struct NewJob: Sendable, Equatable {
         self.maxAttemptsFromQueue = maxAttemptsFromQueue
         self.flowKey = flowKey
         self.timeoutMs = timeoutMs
+        self.traceparent = traceparent
     }
 }
 
@@ -225,10 +233,23 @@ extension JobRequest {
             }
             timeout = asked
         }
+        if let traceparent, !Self.isValidTraceparent(traceparent) {
+            throw JobQueueError.invalid(path("traceparent"), "must be a W3C traceparent: 00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>, lowercase, ids not all zero")
+        }
         return NewJob(kind: kind, payloadJSON: payloadJSON, queue: queue, priority: priority,
                       delaySeconds: delaySeconds, runAt: runAt, maxAttempts: maxAttempts, idempotencyKey: idempotencyKey,
                       uniqueForSeconds: uniqueFor, maxAttemptsFromQueue: fromQueue, flowKey: flowKey ?? "",
-                      timeoutMs: JobKinds.milliseconds(timeout))
+                      timeoutMs: JobKinds.milliseconds(timeout), traceparent: traceparent)
+    }
+
+    /// A W3C Trace Context `traceparent` of version 00: `00-` 32 hex digits `-` 16 hex digits
+    /// `-` 2 hex digits, lowercase, with neither id all zeros.
+    public static func isValidTraceparent(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        guard bytes.count == 55, bytes[0] == 0x30, bytes[1] == 0x30, bytes[2] == 0x2D, bytes[35] == 0x2D, bytes[52] == 0x2D else { return false }
+        func hex(_ range: Range<Int>) -> Bool { bytes[range].allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) } }
+        guard hex(3..<35), hex(36..<52), hex(53..<55) else { return false }
+        return bytes[3..<35].contains { $0 != 0x30 } && bytes[36..<52].contains { $0 != 0x30 }
     }
 
     /// Queue names are identifiers operators type and metrics label: keep them boring.

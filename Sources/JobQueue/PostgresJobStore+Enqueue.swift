@@ -134,14 +134,15 @@ extension PostgresJobStore {
     /// `insertOne`); inside one they are sent at its commit.
     func insertMany(_ jobs: [NewJob], orgIds: [Int64]) throws -> QueryResult {
         let insert: SQL = """
-            INSERT INTO conveyor_jobs (org_id, queue, kind, payload, priority, run_at, state, max_attempts, idempotency_key, flow_key, timeout_ms)
+            INSERT INTO conveyor_jobs (org_id, queue, kind, payload, priority, run_at, state, max_attempts, idempotency_key, flow_key, timeout_ms,
+                                       traceparent)
             SELECT org, queue, kind, payload, priority, at.r, \(unsafe: Self.stateOf("at.r")),
                    coalesce(CASE WHEN from_queue THEN (SELECT q.max_attempts FROM conveyor_queues q WHERE q.name = input.queue) END,
                             max_attempts),
-                   key, coalesce(flow, ''), timeout
+                   key, coalesce(flow, ''), timeout, trace
             FROM jsonb_to_recordset(\(PostgresJSON(text: Self.enqueueJSON(jobs, orgIds: orgIds)))::jsonb)
                 AS input(n integer, org bigint, kind text, queue text, payload jsonb, priority smallint, delay float8,
-                         run_at timestamptz, max_attempts smallint, key text, from_queue boolean, flow text, timeout integer)
+                         run_at timestamptz, max_attempts smallint, key text, from_queue boolean, flow text, timeout integer, trace text)
                 CROSS JOIN LATERAL (SELECT coalesce(input.run_at, now() + make_interval(secs => coalesce(input.delay, 0))) AS r) AS at
             ORDER BY n
             ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
@@ -209,9 +210,11 @@ extension PostgresJobStore {
 
     func insertOneStatement(_ job: NewJob, orgId: Int64, notifying: Bool) -> SQL {
         let insert: SQL = """
-            INSERT INTO conveyor_jobs (org_id, queue, kind, payload, priority, run_at, state, max_attempts, idempotency_key, flow_key, timeout_ms)
+            INSERT INTO conveyor_jobs (org_id, queue, kind, payload, priority, run_at, state, max_attempts, idempotency_key, flow_key, timeout_ms,
+                                       traceparent)
             SELECT \(orgId), \(job.queue), \(job.kind), \(PostgresJSON(text: job.payloadJSON))::jsonb, \(job.priority)::smallint,
-                   at.r, \(unsafe: Self.stateOf("at.r")), \(Self.maxAttemptsSQL(job)), \(job.idempotencyKey), \(job.flowKey), \(job.timeoutMs)::integer
+                   at.r, \(unsafe: Self.stateOf("at.r")), \(Self.maxAttemptsSQL(job)), \(job.idempotencyKey), \(job.flowKey), \(job.timeoutMs)::integer,
+                   \(job.traceparent)
             FROM (SELECT coalesce(\(job.runAt)::timestamptz, now() + make_interval(secs => coalesce(\(job.delaySeconds)::float8, 0))) AS r) AS at
             ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
             RETURNING id, org_id, run_at, idempotency_key, queue, state::text AS state
@@ -266,6 +269,7 @@ extension PostgresJobStore {
                 out += ",\"key\":"
                 JSONValue.writeString(key, to: &out)
             }
+            if let trace = job.traceparent { out += ",\"trace\":\"\(trace)\"" }
             out += "}"
         }
         return out + "]"

@@ -34,11 +34,11 @@ extension PostgresJobStore {
         try connection.query("""
             WITH ins AS (
                 INSERT INTO conveyor_jobs (org_id, queue, kind, payload, priority, run_at, state, max_attempts, idempotency_key,
-                                           flow_key, timeout_ms, unique_hash, unique_until)
+                                           flow_key, timeout_ms, unique_hash, unique_until, traceparent)
                 SELECT \(orgId), \(job.queue), \(job.kind), \(PostgresJSON(text: job.payloadJSON))::jsonb, \(job.priority)::smallint,
                        at.r, \(unsafe: Self.stateOf("at.r")), \(Self.maxAttemptsSQL(job)), \(job.idempotencyKey),
                        \(job.flowKey), \(job.timeoutMs)::integer, \(Self.uniqueHashSQL(job)),
-                       now() + make_interval(secs => \(job.uniqueForSeconds)::float8)
+                       now() + make_interval(secs => \(job.uniqueForSeconds)::float8), \(job.traceparent)
                 FROM (SELECT coalesce(\(job.runAt)::timestamptz, now() + make_interval(secs => coalesce(\(job.delaySeconds)::float8, 0))) AS r) AS at
                 ON CONFLICT DO NOTHING
                 RETURNING id, run_at, queue, state

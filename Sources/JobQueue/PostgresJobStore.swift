@@ -109,13 +109,14 @@ public struct PostgresJobStore: JobStore, Sendable {
                                                             maxTimeoutMs: maxTimeoutMs)))
     }
 
-    /// conveyor_claim (migration 152) stages due scheduled jobs, shares the claim among orgs,
+    /// conveyor_claim (migrations 152, 153) stages due scheduled jobs, shares the claim among orgs,
     /// their queues and flow keys, skips paused queues, and applies every limit under the
     /// limited queue's row lock; unlimited queues take the lock-free path. It commits
     /// asynchronously: a claim lost in a crash leaves its jobs available with attempts unspent.
     static func claimSQL(queues: [String]?, limit: Int, leaseSeconds: Double, owner: UUID, maxTimeoutMs: Int) -> SQL {
         """
-        SELECT id, org_id, queue, kind, priority, run_at, attempt, max_attempts, payload, timeout_ms, lease_ms, wait_ms
+        SELECT id, org_id, queue, kind, priority, run_at, attempt, max_attempts, payload, timeout_ms, lease_ms, wait_ms,
+               idempotency_key, traceparent
         FROM conveyor_claim(\(queues)::text[], \(limit), \(leaseSeconds), \(owner), \(min(maxTimeoutMs, Int(Int32.max))))
         """
     }
@@ -127,7 +128,8 @@ public struct PostgresJobStore: JobStore, Sendable {
                        kind: try row.decode(3), priority: try row.decode(4), runAt: try row.decode(5),
                        attempt: try row.decode(6), maxAttempts: try row.decode(7),
                        payload: try row.decode(8), timeoutMs: try row.decode(9),
-                       leaseMs: try row.decode(10), waitMs: try row.decode(11))
+                       leaseMs: try row.decode(10), waitMs: try row.decode(11),
+                       idempotencyKey: try row.decodeIfPresent(12), traceparent: try row.decodeIfPresent(13))
         }
     }
 

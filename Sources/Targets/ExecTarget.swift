@@ -8,8 +8,8 @@ import Synchronization
 /// Exit status 0 completes the job; 75 (EX_TEMPFAIL) retries it; any other status, or a
 /// program that cannot start, dead-letters it with the tail of standard error; a program killed
 /// by a signal it did not get from us is retried. At the deadline the program's whole process
-/// group is killed. The environment holds only `PATH`, `LANG` and the job's `CONVEYOR_*`
-/// variables: nothing of Conveyor's own configuration or secrets.
+/// group is killed. The environment holds only `PATH`, `LANG`, the job's `CONVEYOR_*` variables
+/// and its `TRACEPARENT`: nothing of Conveyor's own configuration or secrets.
 public struct ExecTarget: JobTarget {
     public let path: String
     public let arguments: [String]
@@ -73,7 +73,7 @@ public struct ExecTarget: JobTarget {
     }
 
     func environment(for job: ClaimedJob, timeout: Double) -> [String: String] {
-        [
+        var environment = [
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "LANG": "C.UTF-8",
             "CONVEYOR_JOB_ID": String(job.id),
@@ -84,6 +84,10 @@ public struct ExecTarget: JobTarget {
             "CONVEYOR_QUEUE": job.queue,
             "CONVEYOR_TIMEOUT_MS": String(Int(timeout * 1000)),
         ]
+        environment["CONVEYOR_IDEMPOTENCY_KEY"] = job.idempotencyKey
+        // OpenTelemetry's name for a trace context carried in the environment.
+        environment["TRACEPARENT"] = job.traceparent
+        return environment
     }
 
     /// ": <last line(s) of standard error>" for a message, or "".

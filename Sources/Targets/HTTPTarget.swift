@@ -7,7 +7,7 @@ import JobQueue
 ///
 /// Each attempt POSTs the payload as it was stored, with `webhook-id` (the job's, the same on
 /// every retry), `webhook-timestamp`, `webhook-signature`, and the job's id, attempt, org, kind
-/// and queue. The answer decides the outcome (see `DeliveryOutcome`). Deliveries run on a
+/// and queue, its idempotency key and its `traceparent` when it has them. The answer decides the outcome (see `DeliveryOutcome`). Deliveries run on a
 /// `TransferLoop`, so many wait at once on one thread and connections to a host are reused.
 public struct HTTPTarget: JobTarget {
     /// An http:// or https:// URL.
@@ -69,7 +69,7 @@ public struct HTTPTarget: JobTarget {
         let body = Data(job.payload.text.utf8)
         let id = Self.webhookId(job)
         let timestamp = Int(now.timeIntervalSince1970)
-        let headers: [(String, String)] = [
+        var headers: [(String, String)] = [
             ("Content-Type", "application/json"),
             ("webhook-id", id),
             ("webhook-timestamp", String(timestamp)),
@@ -82,6 +82,9 @@ public struct HTTPTarget: JobTarget {
             ("conveyor-queue", job.queue),
             ("conveyor-timeout-ms", String(Int(timeout * 1000))),
         ]
+        // Both were checked at enqueue: no control characters, so they are safe header values.
+        if let key = job.idempotencyKey { headers.append(("conveyor-idempotency-key", key)) }
+        if let trace = job.traceparent { headers.append(("traceparent", trace)) }
         let seconds = max(timeout, 0.001)
         var request = HTTPClientRequest(method: "POST", url: url, headers: headers, body: body,
                                         connectTimeout: min(10, seconds), timeout: seconds, maxResponseBytes: maxResultBytes)

@@ -60,7 +60,7 @@ import Testing
         let url = server.base
         let task = Task { try await TransferLoop.shared.send(HTTPClientRequest(url: url + "/sleep/30000", timeout: 60)) }
         // Wait until the request reached the server, so the cancel hits a running transfer.
-        let connected = Date().addingTimeInterval(10)
+        let connected = Date().addingTimeInterval(90)
         while Date() < connected {
             let count = try await loop.send(HTTPClientRequest(url: server.base + "/connections"))
             if try json(count)["connections"] as? Int == 2 { break }

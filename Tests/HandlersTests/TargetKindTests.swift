@@ -56,6 +56,30 @@ import Testing
         #expect(!logs.contains(String(secret.dropFirst(6))), "the signing secret never reaches a log")
     }
 
+    /// The enqueue request's traceparent header (or the job's own field) and the job's
+    /// idempotency key reach the endpoint with the delivery.
+    @Test func traceContextAndIdempotencyKeyTravelWithTheDelivery() throws {
+        let secret = WebhookSecret.generate()
+        let receiver = try WebhookReceiver(secrets: [secret])
+        let h = try Self.harness(receiver, secret: secret, kinds: [("traced-hook", "/ok")])
+        let header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        let own = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"
+        let fromHeader = try #require(h.call("POST", "/v1/jobs", body: #"{"kind": "traced-hook", "idempotencyKey": "order-42", "payload": {}}"#,
+                                             headers: ["content-type": "application/json", "traceparent": header]).id)
+        let fromBody = try #require(h.call("POST", "/v1/jobs", body: #"{"kind": "traced-hook", "traceparent": "\#(own)", "payload": {}}"#,
+                                           headers: ["content-type": "application/json", "traceparent": header]).id)
+        let untraced = try #require(h.call("POST", "/v1/jobs", body: #"{"kind": "traced-hook", "payload": {}}"#,
+                                           headers: ["content-type": "application/json", "traceparent": "not-a-trace"]).id)
+        for id in [fromHeader, fromBody, untraced] { _ = try Self.settle(h, id) }
+        let byJob = Dictionary(try receiver.deliveries().map { ($0.headers["conveyor-job-id"] ?? "", $0) }, uniquingKeysWith: { a, _ in a })
+        #expect(byJob[String(fromHeader)]?.headers["traceparent"] == header)
+        #expect(byJob[String(fromHeader)]?.headers["conveyor-idempotency-key"] == "order-42")
+        #expect(byJob[String(fromBody)]?.headers["traceparent"] == own, "a job's own trace context wins")
+        #expect(byJob[String(fromBody)]?.headers["conveyor-idempotency-key"] == nil)
+        #expect(byJob[String(untraced)]?.headers["traceparent"] == nil, "an invalid header is ignored")
+        #expect(byJob.values.allSatisfy { $0.verified == [true] })
+    }
+
     @Test func retriesKeepTheWebhookIdAndDeadLettersSayWhy() throws {
         let secret = WebhookSecret.generate()
         let receiver = try WebhookReceiver(secrets: [secret])
@@ -98,12 +122,14 @@ import Testing
         ], environment: Harness.environment())
         let h = try Harness(manifest: manifest, queue: queue)
 
-        let echo = try #require(h.enqueue(#"{"kind": "echo-program", "payload": {"w": 3}}"#).id)
+        let echo = try #require(h.enqueue(#"{"kind": "echo-program", "idempotencyKey": "thumb-1", "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "payload": {"w": 3}}"#).id)
         let echoJob = try Self.settle(h, echo)
         #expect(echoJob["state"]?.stringValue == "completed", "\(echoJob)")
         #expect(echoJob["result"]?["input"] == .object(["w": .int(3)]))
         #expect(echoJob["result"]?["org"] == .string(String(h.orgId)))
         #expect(echoJob["result"]?["otherVariables"] == .int(0), "DATABASE_URL and the keys stay out of the program")
+        #expect(echoJob["result"]?["key"] == .string("thumb-1"))
+        #expect(echoJob["result"]?["trace"] == .string("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"))
 
         let busy = try #require(h.enqueue(#"{"kind": "busy-program", "payload": {}}"#).id)
         let busyJob = try Self.settle(h, busy)

@@ -29,6 +29,39 @@ struct FairClaimTests {
         #expect(order.filter { $0.queue == small }.count == 10)
     }
 
+    /// A claim for some queues shares itself among the orgs with jobs in those queues: orgs
+    /// busy in other queues do not shrink this org's share to one of its two queues.
+    @Test func orgsBusyElsewhereDoNotShrinkAQueueFilteredClaim() throws {
+        let db = try TestDatabase.connect()
+        let a = TestDatabase.uniqueQueue("a"), b = TestDatabase.uniqueQueue("b"), elsewhere = TestDatabase.uniqueQueue("elsewhere")
+        let org = TestDatabase.uniqueOrg()
+        defer { _ = try? db.execute("DELETE FROM conveyor_jobs WHERE queue = ANY(\([a, b, elsewhere])::text[])") }
+        try db.execute("""
+            INSERT INTO conveyor_jobs (org_id, queue, kind, payload, run_at, max_attempts, timeout_ms)
+            SELECT \(org) + 1 + o, \(elsewhere), 'noop', '{}', now() - interval '1 hour', 3, 2000 FROM generate_series(1, 150) AS o
+            """)
+        let store = PostgresJobStore(connection: db)
+        _ = try store.enqueue((0..<10).map { _ in newJob(a) } + (0..<10).map { _ in newJob(b) }, orgId: org)
+        let claimed = try store.claim(queues: [a, b], limit: 100, leaseSeconds: 30, owner: UUID())
+        #expect(claimed.filter { $0.queue == a }.count == 10)
+        #expect(claimed.filter { $0.queue == b }.count == 10)
+    }
+
+    /// What a target needs from the claim: the job's idempotency key and trace context.
+    @Test func theClaimCarriesTheIdempotencyKeyAndTraceContext() throws {
+        let db = try TestDatabase.connect()
+        let queue = TestDatabase.uniqueQueue("trace")
+        let org = TestDatabase.uniqueOrg()
+        defer { _ = try? db.execute("DELETE FROM conveyor_jobs WHERE queue = \(queue)") }
+        let trace = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        let store = PostgresJobStore(connection: db)
+        _ = try store.enqueue([newJob(queue, key: "order-7", traceparent: trace), newJob(queue)], orgId: org)
+        _ = try store.enqueue([newJob(queue, key: "order-8", traceparent: trace)], orgId: org)
+        let claimed = try store.claim(queues: [queue], limit: 10, leaseSeconds: 30, owner: UUID()).sorted { $0.id < $1.id }
+        #expect(claimed.map(\.idempotencyKey) == ["order-7", nil, "order-8"])
+        #expect(claimed.map(\.traceparent) == [trace, nil, trace])
+    }
+
     @Test func processBatchServesEveryQueueInOneBatch() throws {
         let db = try TestDatabase.connect()
         let big = TestDatabase.uniqueQueue("big"), small = TestDatabase.uniqueQueue("small")

@@ -5,6 +5,12 @@ import Testing
 struct JobRequestTests {
     static let kinds = JobKinds([.init(name: "noop", queue: "default", retry: RetryPolicy(maxAttempts: 4))])
 
+    @Test func aValidTraceparentIsKept() throws {
+        let trace = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        #expect(try JobRequest(kind: "noop", traceparent: trace).validated(kinds: Self.kinds).traceparent == trace)
+        #expect(try JobRequest(json: JSONValue.parse(#"{"kind": "noop", "traceparent": "\#(trace)"}"#)).traceparent == trace)
+    }
+
     @Test func defaultsComeFromTheKind() throws {
         let job = try JobRequest(kind: "noop").validated(kinds: Self.kinds)
         #expect(job.queue == "default")
@@ -30,6 +36,11 @@ struct JobRequestTests {
         (JobRequest(kind: "noop", maxAttempts: 101), "maxAttempts"),
         (JobRequest(kind: "noop", idempotencyKey: ""), "idempotencyKey"),
         (JobRequest(kind: "noop", idempotencyKey: "a\nb"), "idempotencyKey"),
+        (JobRequest(kind: "noop", traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331"), "traceparent"),
+        (JobRequest(kind: "noop", traceparent: "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01"), "traceparent"),
+        (JobRequest(kind: "noop", traceparent: "00-00000000000000000000000000000000-b7ad6b7169203331-01"), "traceparent"),
+        (JobRequest(kind: "noop", traceparent: "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01"), "traceparent"),
+        (JobRequest(kind: "noop", traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\nX: y"), "traceparent"),
     ])
     func rejects(request: JobRequest, field: String) {
         #expect(throws: JobQueueError.self) { try request.validated(kinds: Self.kinds) }

@@ -49,7 +49,7 @@ extension JobKinds {
 }
 
 func newJob(_ queue: String, kind: String = "noop", payload: String = "{}", priority: Int = 0, delay: Double? = nil,
-            maxAttempts: Int = 3, key: String? = nil, flowKey: String = "", timeoutMs: Int = 2000) -> NewJob {
+            maxAttempts: Int = 3, key: String? = nil, flowKey: String = "", timeoutMs: Int = 2000, traceparent: String? = nil) -> NewJob {
     NewJob(kind: kind, payloadJSON: payload, queue: queue, priority: priority, delaySeconds: delay, runAt: nil,
-           maxAttempts: maxAttempts, idempotencyKey: key, flowKey: flowKey, timeoutMs: timeoutMs)
+           maxAttempts: maxAttempts, idempotencyKey: key, flowKey: flowKey, timeoutMs: timeoutMs, traceparent: traceparent)
 }

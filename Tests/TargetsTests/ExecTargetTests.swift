@@ -97,7 +97,8 @@ import Glibc
         defer { unlink(pidFile) }
         let target = Self.target("hang", [pidFile])
         let task = Task { await Self.run(target, seconds: 600) }
-        let started = Date().addingTimeInterval(10)
+        // Generous: other tests may hold the cooperative pool this task needs to start.
+        let started = Date().addingTimeInterval(90)
         while (try? String(contentsOfFile: pidFile, encoding: .utf8))?.contains(" ") != true, Date() < started {
             try await Task.sleep(for: .milliseconds(20))
         }

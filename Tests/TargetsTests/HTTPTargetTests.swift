@@ -40,7 +40,7 @@ import Testing
         #expect(delivery.headers["conveyor-kind"] == "resize-image")
         #expect(delivery.headers["content-type"] == "application/json")
         let timestamp = try #require(Int(delivery.headers["webhook-timestamp"] ?? ""))
-        #expect(abs(Double(timestamp) - Date().timeIntervalSince1970) < 60)
+        #expect(abs(Double(timestamp) - delivery.at) < 5, "signed when sent")
     }
 
     @Test func theWebhookIdIsTheSameOnEveryAttempt() async throws {
@@ -128,7 +128,7 @@ import Testing
         let target = HTTPTarget(url: receiver.base + "/hang", signer: try WebhookSigner(parsing: secret))
         let job = Self.job()
         let task = Task { try await target.run(JobContext.standalone(job, seconds: 600)) }
-        let arrived = Date().addingTimeInterval(10)
+        let arrived = Date().addingTimeInterval(90)
         while try receiver.deliveries().isEmpty, Date() < arrived { try await Task.sleep(for: .milliseconds(20)) }
         task.cancel()
         await #expect(throws: CancellationError.self) { try await task.value }

@@ -9,6 +9,8 @@ public final class WebhookReceiver {
         public var body: String
         /// One per secret the receiver knows, in the order given.
         public var verified: [Bool]
+        /// When it arrived, in seconds since the epoch.
+        public var at: Double
     }
 
     public let server: FixtureServer
@@ -33,7 +35,8 @@ public final class WebhookReceiver {
         return try text.split(separator: "\n").map { line in
             let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]
             return Delivery(path: object["path"] as? String ?? "", headers: object["headers"] as? [String: String] ?? [:],
-                            body: object["body"] as? String ?? "", verified: object["verified"] as? [Bool] ?? [])
+                            body: object["body"] as? String ?? "", verified: object["verified"] as? [Bool] ?? [],
+                            at: object["at"] as? Double ?? 0)
         }
     }
 }

@@ -5,22 +5,37 @@ import JobQueue
 /// A new job answers 201; a repeated idempotency key answers 200 with the existing job.
 ///
 /// Single-job requests that reach a worker together share one insert and one commit
-/// (`handle(all:)`): the host's group commit.
+/// (`handle(all:)`): the host's group commit. A valid `traceparent` header (W3C Trace Context)
+/// is kept with every job of the request that names none of its own, and handed on to its
+/// target; an invalid one is ignored, as the specification says.
 struct EnqueueFunction: BatchingFunction {
     let name = "enqueue"
     static let maxBatch = 1000
 
     func handle(_ invocation: Invocation, context: FunctionContext) throws -> HTTPResponse {
-        try handle(body: try BodyDecoder.parse(invocation.request), org: try invocation.caller.requireOrg(), context: context)
+        try handle(body: try BodyDecoder.parse(invocation.request), org: try invocation.caller.requireOrg(),
+                   trace: Self.trace(invocation), context: context)
     }
 
-    func handle(body: JSONValue, org: Int64, context: FunctionContext) throws -> HTTPResponse {
+    /// The request's traceparent header, when it is a valid one.
+    static func trace(_ invocation: Invocation) -> String? {
+        invocation.request.header("traceparent").flatMap { JobRequest.isValidTraceparent($0) ? $0 : nil }
+    }
+
+    /// A job of the body, with the request's trace context unless it gives its own.
+    static func job(_ json: JSONValue, field: String = "", trace: String?, kinds: JobKinds) throws -> NewJob {
+        var request = try JobRequest(json: json, field: field)
+        if request.traceparent == nil { request.traceparent = trace }
+        return try request.validated(kinds: kinds, field: field)
+    }
+
+    func handle(body: JSONValue, org: Int64, trace: String?, context: FunctionContext) throws -> HTTPResponse {
         switch body["jobs"] {
         case nil:
-            let job = try JobRequest(json: body).validated(kinds: context.jobKinds)
+            let job = try Self.job(body, trace: trace, kinds: context.jobKinds)
             return Self.response(try PostgresJobStore(connection: context.database()).enqueue([job], orgId: org)[0])
         case .array(let entries)?:
-            return try enqueueBatch(entries, body: body, org: org, context: context)
+            return try enqueueBatch(entries, body: body, org: org, trace: trace, context: context)
         case _?:
             throw APIError(.invalidInput, "jobs: must be an array of jobs", details: ["field": "jobs"])
         }
@@ -36,11 +51,12 @@ struct EnqueueFunction: BatchingFunction {
             do {
                 let org = try invocation.caller.requireOrg()
                 let body = try BodyDecoder.parse(invocation.request)
+                let trace = Self.trace(invocation)
                 guard body["jobs"] == nil else {
-                    results[i] = Result { try handle(body: body, org: org, context: context) }
+                    results[i] = Result { try handle(body: body, org: org, trace: trace, context: context) }
                     continue
                 }
-                let job = try JobRequest(json: body).validated(kinds: context.jobKinds)
+                let job = try Self.job(body, trace: trace, kinds: context.jobKinds)
                 if job.uniqueForSeconds != nil {
                     results[i] = Result { Self.response(try PostgresJobStore(connection: context.database()).enqueue([job], orgId: org)[0]) }
                 } else {
@@ -95,7 +111,7 @@ struct EnqueueFunction: BatchingFunction {
         return .json(result.duplicate ? 200 : 201, raw: w.data)
     }
 
-    func enqueueBatch(_ entries: [JSONValue], body: JSONValue, org: Int64, context: FunctionContext) throws -> HTTPResponse {
+    func enqueueBatch(_ entries: [JSONValue], body: JSONValue, org: Int64, trace: String?, context: FunctionContext) throws -> HTTPResponse {
         guard body.objectValue?.count == 1 else {
             throw APIError(.invalidInput, "a batch body has only the field jobs; put each job's fields inside its entry", details: ["field": "jobs"])
         }
@@ -104,7 +120,7 @@ struct EnqueueFunction: BatchingFunction {
         }
         let kinds = context.jobKinds
         let jobs = try entries.enumerated().map { i, entry in
-            try JobRequest(json: entry, field: "jobs[\(i)]").validated(kinds: kinds, field: "jobs[\(i)]")
+            try Self.job(entry, field: "jobs[\(i)]", trace: trace, kinds: kinds)
         }
         let results = try PostgresJobStore(connection: context.database()).enqueue(jobs, orgId: org)
         let duplicates = results.filter(\.duplicate).count
