@@ -5,6 +5,8 @@ let package = Package(
     name: "Conveyor",
     platforms: [.macOS(.v15)],
     products: [
+        // Conveyor as a Swift library: register your own functions and build your own hosts.
+        .library(name: "Conveyor", targets: ["Handlers", "JobQueue", "Targets", "FastCGIHostKit", "LocalHostKit"]),
         .executable(name: "local-host", targets: ["LocalHost"]),
         .executable(name: "queue-bench", targets: ["QueueBench"]),
         .executable(name: "fcgi-host", targets: ["FastCGIHost"]),
@@ -39,21 +41,24 @@ let package = Package(
             // @handler-deps: modules Handlers uses, above this line
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .executableTarget(name: "LocalHost", dependencies: [
+        // The hosts as libraries, so a Swift team builds its own with its functions registered.
+        .target(name: "LocalHostKit", dependencies: [
             "Handlers",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        .executableTarget(name: "LocalHost", dependencies: ["LocalHostKit"]),
         // Benchmarks live under bench/, built in release by bench/*/run; never timed in tests.
         .executableTarget(name: "QueueBench", dependencies: ["Handlers", "JobQueue", "Postgres"], path: "bench/queue/Sources",
                           // A small harness with a few worker threads: strict checking buys nothing here.
                           swiftSettings: [.swiftLanguageMode(.v5)]),
         // FastCGI 1.0 responder and CGI/1.1 mode; knows nothing of Handlers.
         .target(name: "FastCGI", dependencies: [.product(name: "Logging", package: "swift-log")]),
-        .executableTarget(name: "FastCGIHost", dependencies: [
+        .target(name: "FastCGIHostKit", dependencies: [
             "FastCGI", "Handlers", "JobQueue",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .executableTarget(name: "FastCGIHost", dependencies: ["FastCGIHostKit"]),
         // The C choke point for libcurl: typed setopt/getinfo shims; only `Curl` imports it.
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
         .target(name: "Curl", dependencies: ["CCurl"]),
@@ -93,14 +98,14 @@ let package = Package(
             "Handlers", "Accounts", "Digest", "Targets",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "LocalHostTests", dependencies: ["LocalHost"]),
+        .testTarget(name: "LocalHostTests", dependencies: ["LocalHostKit"]),
         .testTarget(name: "FastCGITests", dependencies: ["FastCGI"]),
-        .testTarget(name: "FastCGIHostTests", dependencies: ["FastCGIHost", "FastCGI", "Handlers", "Postgres"]),
+        .testTarget(name: "FastCGIHostTests", dependencies: ["FastCGIHostKit", "FastCGI", "Handlers", "Postgres"]),
         .testTarget(name: "CurlTests", dependencies: ["TestSupport", "Curl"]),
         .testTarget(name: "CronTests", dependencies: ["Cron"]),
         .testTarget(name: "CronDriverTests", dependencies: ["CronDriver", "Handlers", "JobQueue", "Postgres"]),
         // The deployment end to end: nginx, fcgi-host, fcgiwrap, cron-driver and PostgreSQL.
-        .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "Curl", "Handlers", "JobQueue", "Postgres", "FastCGIHost", "CronDriver"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "Curl", "Handlers", "JobQueue", "Postgres", "FastCGIHost", "FastCGIHostKit", "CronDriver"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing"], exclude: ["Fixtures"]),
         .testTarget(name: "IntakeTests", dependencies: [
             "Intake", "Accounts", "Postgres", "JobQueue", "Curl", "Routing",

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import JobQueue
+import Synchronization
 
 /// One function's call: the request, its path parameters, who called, and — when it runs as a
 /// job — the job it is running as.
@@ -25,8 +26,26 @@ public protocol ConveyorFunction: Sendable {
     func handle(_ invocation: Invocation, context: FunctionContext) throws -> HTTPResponse
 }
 
-/// Every function this build contains. A test checks these names against functions.json.
+/// The functions a host serves: Conveyor's own (`all`), and those a Swift team registered
+/// before starting its host (`register`). Routers are built with `hosted`, and process-batch
+/// runs the functions of the router that called it, so what the router knows is what runs.
 public enum FunctionRegistry {
+    private static let added = Mutex<[any ConveyorFunction]>([])
+
+    /// Adds functions of your own; call it before the host starts (first thing in `main`).
+    public static func register(_ functions: [any ConveyorFunction]) {
+        added.withLock { $0 += functions }
+    }
+
+    /// Adds job functions of your own (see `JobFunction`).
+    public static func register<F: JobFunction>(_ function: F) {
+        register([JobFunctionAdapter(function)])
+    }
+
+    /// Conveyor's functions and the registered ones: what a host's router is built with.
+    public static var hosted: [any ConveyorFunction] { all + added.withLock { $0 } }
+
+    /// Conveyor's own functions. A test checks these names against functions.json.
     public static let all: [any ConveyorFunction] = [
         EnqueueFunction(),
         ProcessBatchFunction(),

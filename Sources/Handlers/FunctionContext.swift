@@ -18,6 +18,8 @@ public final class FunctionContext {
     /// `stopGraceSeconds`.
     public var shouldStop: (() -> Bool)?
     public var stopGraceSeconds = 5.0
+    /// The functions jobs run as: the router's that called the function (see `FunctionRegistry`).
+    public internal(set) var functions: [String: any ConveyorFunction] = FunctionRegistry.byName
     /// Set when a job's work would not stop at its deadline: the host should end this process
     /// once the answer is out, so the stray work ends with it.
     public var mustRecycle = false

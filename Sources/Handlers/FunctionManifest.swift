@@ -91,16 +91,45 @@ public struct FunctionManifest: Sendable, Decodable {
     /// Loads the manifest from `path`, or from `$CONVEYOR_MANIFEST`, or `./functions.json`.
     public static func load(path: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> FunctionManifest {
         let chosen = path ?? environment["CONVEYOR_MANIFEST"] ?? "functions.json"
-        guard let data = FileManager.default.contents(atPath: chosen) else {
-            throw ConfigurationError("cannot read the function manifest at \(chosen) (set CONVEYOR_MANIFEST or pass --manifest)")
-        }
         do {
-            return try decode(data, environment: environment)
+            return try decode(Data(try included(chosen, depth: 0).jsonText.utf8), environment: environment)
         } catch let e as ConfigurationError {
             throw e
         } catch {
             throw ConfigurationError("the function manifest at \(chosen) is not valid: \(error)")
         }
+    }
+
+    /// The manifest at `path` with the entries of the manifests its `include` names (paths
+    /// relative to it) first: a team keeps Conveyor's functions.json as shipped and lists its
+    /// own kinds in a file that includes it.
+    static func included(_ path: String, depth: Int) throws -> JSONValue {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError("cannot read the function manifest at \(path) (set CONVEYOR_MANIFEST or pass --manifest)")
+        }
+        let json: JSONValue
+        do {
+            json = try JSONValue.parse(data)
+        } catch {
+            throw ConfigurationError("the function manifest at \(path) is not valid JSON: \(error)")
+        }
+        guard case .object(var top) = json, case .array(let own)? = top["functions"] ?? .array([]) else {
+            throw ConfigurationError("the function manifest at \(path) must be an object with a \"functions\" array")
+        }
+        guard let include = top.removeValue(forKey: "include") else { return json }
+        guard case .array(let paths) = include, paths.allSatisfy({ $0.stringValue != nil }) else {
+            throw ConfigurationError("the function manifest at \(path): include must be an array of paths")
+        }
+        guard depth < 4 else { throw ConfigurationError("the function manifest at \(path) includes too deeply (at most 4 levels)") }
+        let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        var functions: [JSONValue] = []
+        for case .string(let relative) in paths {
+            let resolved = relative.hasPrefix("/") ? relative : directory + "/" + relative
+            guard case .array(let entries)? = try included(resolved, depth: depth + 1)["functions"] else { continue }
+            functions += entries
+        }
+        top["functions"] = .array(functions + own)
+        return .object(top)
     }
 
     func check() throws {

@@ -17,7 +17,7 @@ public struct Router: Sendable {
     private let routes: [(entry: FunctionManifest.Entry, method: String, segments: [Substring])]
 
     /// Builds a router; the manifest and the code must name the same functions.
-    public init(manifest: FunctionManifest, functions: [any ConveyorFunction] = FunctionRegistry.all) throws {
+    public init(manifest: FunctionManifest, functions: [any ConveyorFunction] = FunctionRegistry.hosted) throws {
         let byName = Dictionary(functions.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         // Entries with a target run the user's code, not this build's.
         let declared = Set(manifest.functions.filter { $0.target == nil }.map(\.name))
@@ -91,6 +91,8 @@ public struct Router: Sendable {
         do {
             let caller = try admit(request, to: entry, context: context)
             guard let function = functions[entry.name] else { throw APIError(.notFound, "no function named \(entry.name)") }
+            // process-batch runs the functions this router was built with.
+            context.functions = functions
             return try function.handle(Invocation(request: request, pathParams: params, caller: caller), context: context)
         } catch {
             return envelope(error, function: entry.name, context: context)

@@ -1,5 +1,5 @@
 import FastCGI
-@testable import FastCGIHost
+@testable import FastCGIHostKit
 import Foundation
 import Handlers
 import Testing

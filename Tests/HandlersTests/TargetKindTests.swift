@@ -192,6 +192,32 @@ import Testing
         }
     }
 
+    /// A team's functions.json includes Conveyor's, relative to itself, and adds its kinds.
+    @Test func aManifestIncludesAnother() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("manifest-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("conveyor"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.copyItem(at: Harness.repoRoot.appendingPathComponent("functions.json"),
+                                         to: directory.appendingPathComponent("conveyor/functions.json"))
+        let own = directory.appendingPathComponent("functions.json")
+        try Data(#"{"include": ["conveyor/functions.json"], "functions": [{"name": "ours", "target": {"exec": "/bin/true"}, "job": {"queue": "ours", "maxAttempts": 1, "backoffBaseSeconds": 1}}]}"#.utf8).write(to: own)
+        let manifest = try FunctionManifest.load(path: own.path, environment: [:])
+        #expect(manifest.entry("enqueue") != nil && manifest.entry("ours") != nil)
+        _ = try Router(manifest: manifest)
+
+        let loop = directory.appendingPathComponent("loop.json")
+        try Data(#"{"include": ["loop.json"], "functions": []}"#.utf8).write(to: loop)
+        #expect(throws: ConfigurationError.self) { try FunctionManifest.load(path: loop.path, environment: [:]) }
+        let missing = directory.appendingPathComponent("missing.json")
+        try Data(#"{"include": ["nowhere.json"], "functions": []}"#.utf8).write(to: missing)
+        do {
+            _ = try FunctionManifest.load(path: missing.path, environment: [:])
+            Issue.record("a missing include was accepted")
+        } catch {
+            #expect("\(error)".contains("nowhere.json"))
+        }
+    }
+
     @Test func theSecretMayComeFromAFileAndAnEnqueueNeedsNoCode() throws {
         let secret = WebhookSecret.generate()
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("secret-\(UUID().uuidString)")

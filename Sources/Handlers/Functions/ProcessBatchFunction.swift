@@ -37,7 +37,7 @@ struct ProcessBatchFunction: ConveyorFunction {
         let body = try BodyDecoder.decode(Body.self, from: invocation.request, emptyMeans: "{}")
         let options = try Self.options(body)
         let store = PostgresJobStore(connection: try context.database())
-        let functions = TaskJobExecutor(runner: FunctionRunner(functions: FunctionRegistry.byName, context: context))
+        let functions = TaskJobExecutor(runner: FunctionRunner(functions: context.functions, context: context))
         let processor = Processor(store: store, executor: KindExecutor(targets: context.manifest.targets, functions: functions),
                                   kinds: context.jobKinds, logger: context.logger)
         processor.shouldStop = context.shouldStop

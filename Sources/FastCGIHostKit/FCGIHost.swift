@@ -7,9 +7,12 @@ import Logging
 
 /// `fcgi-host`: the functions behind nginx. `serve` runs a PHP-FPM-style FastCGI pool; started
 /// as a CGI script (GATEWAY_INTERFACE=CGI/1.1, as fcgiwrap does) it answers one request.
-@main
-enum FCGIHost {
-    static func main() {
+///
+/// A Swift team builds its own fcgi-host from the `Conveyor` library: register its functions
+/// with `FunctionRegistry.register`, then call `FCGIHost.main()`. Workers are this same program
+/// started again, so they register the same functions.
+public enum FCGIHost {
+    public static func main() {
         // A web server that hangs up must cost an EPIPE, never the process.
         signal(SIGPIPE, SIG_IGN)
         LoggingSystem.bootstrap { label in

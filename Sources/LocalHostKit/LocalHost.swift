@@ -5,10 +5,12 @@ import Logging
 import Postgres
 
 /// `local-host`: runs functions in process, for tests and scripts, through the same router the
-/// nginx host uses.
-@main
-struct LocalHost: ParsableCommand {
-    static let configuration = CommandConfiguration(
+/// nginx host uses. A Swift team's own local-host registers its functions with
+/// `FunctionRegistry.register`, then calls `LocalHost.main()`.
+public struct LocalHost: ParsableCommand {
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
         commandName: "local-host",
         abstract: "Run Conveyor functions in process.",
         subcommands: [Migrate.self, CreateOrg.self, Invoke.self])
