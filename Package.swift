@@ -82,7 +82,7 @@ let package = Package(
         .executableTarget(name: "OpsBench", dependencies: ["Handlers", "JobQueue", "Postgres",
                                                            .product(name: "Logging", package: "swift-log")], path: "bench/ops/Sources"),
         // The user's own work as job kinds: signed deliveries to their HTTP endpoints.
-        .target(name: "Targets", dependencies: ["JobQueue", "Curl", "Digest"]),
+        .target(name: "Targets", dependencies: ["JobQueue", "Curl", "Digest", "Postgres"]),
         // Deliveries to HTTP targets through bench/targets/run (release, real Postgres and nginx).
         .executableTarget(name: "TargetsBench", dependencies: ["Handlers", "JobQueue", "Postgres", "Targets",
                                                                .product(name: "Logging", package: "swift-log")], path: "bench/targets/Sources",

@@ -8,7 +8,10 @@ enum BodyDecoder {
     /// sane payload, far below what makes parsing a body slow.
     static let maxObjectMembers = 10_000
 
-    static func decode<T: Decodable>(_ type: T.Type, from request: HTTPRequest, emptyMeans empty: String? = nil) throws -> T {
+    /// `allowed`, when given, lists the body's fields: any other is a 422 naming it, so a typo
+    /// (or a field the function does not take, such as a secret) is never silently ignored.
+    static func decode<T: Decodable>(_ type: T.Type, from request: HTTPRequest, emptyMeans empty: String? = nil,
+                                     allowed: Set<String>? = nil) throws -> T {
         var body = request.body
         if body.isEmpty || body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
             guard let empty else { throw APIError(.invalidJSON, "the request body is empty; send a JSON object") }
@@ -18,7 +21,11 @@ enum BodyDecoder {
         // Foundation lets duplicate keys through (last one wins) and accepts some input the strict
         // parser refuses: check the syntax strictly first, so every function answers bad JSON alike.
         do {
-            _ = try JSONParser.parse(body, maxMembers: maxObjectMembers)
+            let parsed = try JSONParser.parse(body, maxMembers: maxObjectMembers)
+            if let allowed, let unknown = parsed.objectValue?.keys.sorted().first(where: { !allowed.contains($0) }) {
+                throw APIError(.invalidInput, "\(unknown.prefix(64)): is not a field here; use \(allowed.sorted().joined(separator: ", "))",
+                               details: ["field": .string(String(unknown.prefix(64)))])
+            }
         } catch let e as JSONParser.SyntaxError {
             throw APIError(.invalidJSON, "the request body is not valid JSON: \(e.description)", details: ["offset": .int(Int64(e.offset))])
         }

@@ -82,6 +82,12 @@ public enum FunctionRegistry {
         DashboardFunction(),
         DashboardLoginFunction(),
         DashboardLogoutFunction(),
+        PutTargetFunction(),
+        ListTargetsFunction(),
+        GetTargetFunction(),
+        RotateTargetSecretFunction(),
+        DeleteTargetFunction(),
+        TenantTargetKindFunction(),
         // @functions: new functions above this line
     ]
 

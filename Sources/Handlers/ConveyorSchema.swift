@@ -2,6 +2,7 @@ import Accounts
 import Intake
 import JobQueue
 import Postgres
+import Targets
 
 /// Every module's migrations, in one numbered sequence.
 public enum ConveyorSchema {
@@ -10,6 +11,7 @@ public enum ConveyorSchema {
             AccountsSchema.migrations,
             JobQueueSchema.migrations,
             IntakeSchema.migrations,
+            TargetsSchema.migrations,
             // @schemas: each module's migrations, above this line
         ].flatMap { $0 }
     }

@@ -2,6 +2,7 @@ import FoundationEssentials
 import JobQueue
 import Logging
 import Postgres
+import Targets
 
 /// Everything a function may use. Functions keep no state of their own; a host builds one context
 /// per worker and reuses it, so the database connection is opened once, lazily.
@@ -66,6 +67,23 @@ public final class FunctionContext {
         let pool = ConnectionPool(url: url, applicationName: "conveyor-jobs", maxIdle: 4, maxOpen: 64)
         jobPool = pool
         return pool
+    }
+
+    /// The operator's rules for tenants' targets: `CONVEYOR_TARGETS_ALLOW_CIDRS` (ranges inside
+    /// the networks they may reach), `CONVEYOR_TARGETS_ALLOW_HTTP` (1 allows http://).
+    public func targetPolicy() throws -> TenantTargets.Policy {
+        do {
+            return TenantTargets.Policy(addresses: try AddressPolicy(parsing: configuration["CONVEYOR_TARGETS_ALLOW_CIDRS"] ?? ""),
+                                        allowHTTP: ["1", "true", "yes"].contains(configuration["CONVEYOR_TARGETS_ALLOW_HTTP"]?.lowercased() ?? ""))
+        } catch {
+            logger.error("CONVEYOR_TARGETS_ALLOW_CIDRS is not valid", metadata: ["error": "\(error)"])
+            throw APIError(.unavailable, "the deployment's target policy is misconfigured")
+        }
+    }
+
+    /// The most targets an org may have (`CONVEYOR_TARGETS_PER_ORG`, default 50).
+    public var maxTargetsPerOrg: Int {
+        configuration["CONVEYOR_TARGETS_PER_ORG"].flatMap(Int.init).map { max(0, $0) } ?? 50
     }
 
     /// The job kinds the manifest declares.

@@ -33,7 +33,7 @@ extension FunctionManifest {
         func check(entry name: String) throws {
             switch (url, exec) {
             case (let url?, nil):
-                if let problem = Self.problem(with: url) {
+                if let problem = TargetURL.problem(with: url) {
                     throw ConfigurationError("functions.json: \(name).target.url \(problem)")
                 }
                 if args != nil { throw ConfigurationError("functions.json: \(name).target.args goes with exec, not url") }
@@ -68,22 +68,6 @@ extension FunctionManifest {
             if let variable = secretEnv, variable.isEmpty || !variable.utf8.allSatisfy({ $0 == UInt8(ascii: "_") || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) }) {
                 throw ConfigurationError("functions.json: \(name).target.secretEnv must be an environment variable name (A-Z, 0-9, _)")
             }
-        }
-
-        /// Why `url` cannot be a target, or nil: http or https, a host, no credentials (they
-        /// would be secrets in functions.json), no fragment, no spaces or control characters.
-        static func problem(with url: String) -> String? {
-            guard !url.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F }) else { return "contains spaces or control characters" }
-            let lower = url.lowercased()
-            guard let schemeEnd = lower.firstRange(of: "://"), ["http", "https"].contains(lower[..<schemeEnd.lowerBound]) else {
-                return "must be an http:// or https:// URL"
-            }
-            let rest = url[schemeEnd.upperBound...]
-            let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
-            guard !authority.isEmpty, !authority.hasPrefix(":") else { return "has no host" }
-            guard !authority.contains("@") else { return "must not carry credentials; the signature authenticates the delivery" }
-            guard !url.contains("#") else { return "must not have a fragment" }
-            return nil
         }
 
         /// The runner of this target, with its secrets read from `environment` or a file.

@@ -24,6 +24,10 @@ struct JSONWriter {
 
     mutating func field(_ name: String, _ value: Int64) { key(name); text += String(value) }
     mutating func field(_ name: String, _ value: Int) { key(name); text += String(value) }
+    mutating func field(_ name: String, _ value: Double) {
+        key(name)
+        text += value.rounded() == value && abs(value) < 1e15 ? String(Int64(value)) : String(value)
+    }
     mutating func field(_ name: String, _ value: Bool) { key(name); text += value ? "true" : "false" }
     mutating func field(_ name: String, _ value: Date) { key(name); text += "\""; text += Timestamp.format(value); text += "\"" }
 

@@ -35,12 +35,12 @@ public struct JobKinds: Sendable {
     public static let maxTimeoutSeconds = 86_400.0
 
     /// Seconds as the whole milliseconds the jobs table stores (at least 1).
-    static func milliseconds(_ seconds: Double) -> Int {
+    public static func milliseconds(_ seconds: Double) -> Int {
         max(1, min(Int((seconds * 1000).rounded(.up)), Int(maxTimeoutSeconds * 1000)))
     }
 
     /// Seconds for a message: whole seconds without a fraction.
-    static func format(_ seconds: Double) -> String {
+    public static func format(_ seconds: Double) -> String {
         seconds.rounded() == seconds ? String(Int(seconds)) : String(seconds)
     }
 
@@ -54,20 +54,27 @@ public struct JobKinds: Sendable {
         byName = Dictionary(kinds.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
     }
 
-    /// The kind named `name`, or nil.
-    public subscript(name: String) -> Kind? { byName[name] }
+    /// The kind named `name`, or nil. A kind named `family:*` stands for every `family:NAME`
+    /// (a tenant's own targets, `target:NAME`), with the family's policy.
+    public subscript(name: String) -> Kind? {
+        if let kind = byName[name] { return kind }
+        guard let colon = name.firstIndex(of: ":"), name.index(after: colon) < name.endIndex,
+              var family = byName[name[...colon] + "*"] else { return nil }
+        family.name = name
+        return family
+    }
 
     /// Every known kind name, sorted.
     public var names: [String] { byName.keys.sorted() }
 
     /// The retry policy for `name`, or the engine default for an unknown kind.
     public func retryPolicy(for name: String) -> RetryPolicy {
-        byName[name]?.retry ?? .default
+        self[name]?.retry ?? .default
     }
 
     /// The attempt limit of `name` in seconds (the engine default for an unknown kind).
     public func timeoutSeconds(for name: String) -> Double {
-        byName[name]?.timeoutSeconds ?? Self.defaultTimeoutSeconds
+        self[name]?.timeoutSeconds ?? Self.defaultTimeoutSeconds
     }
 
     /// True when some kind leaves its retry policy to its queue.
@@ -75,7 +82,7 @@ public struct JobKinds: Sendable {
 
     /// The policy `name` declares itself, or nil when its queue's defaults should decide.
     public func declaredRetryPolicy(for name: String) -> RetryPolicy? {
-        guard let kind = byName[name], kind.declaresRetry else { return nil }
+        guard let kind = self[name], kind.declaresRetry else { return nil }
         return kind.retry
     }
 }

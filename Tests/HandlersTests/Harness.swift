@@ -54,7 +54,8 @@ final class Harness {
         return try FunctionManifest.decode(Data(JSONValue.object(top).jsonText.utf8), environment: environment)
     }
 
-    init(manifest: FunctionManifest? = nil, queue: String = Harness.newQueue(), capture: LogSecrecyTests.Capture? = nil) throws {
+    init(manifest: FunctionManifest? = nil, queue: String = Harness.newQueue(), capture: LogSecrecyTests.Capture? = nil,
+         environment extra: [String: String] = [:]) throws {
         self.queue = queue
         guard let url = ProcessInfo.processInfo.environment["DATABASE_URL"] else {
             Issue.record("DATABASE_URL is not set: run the tests through scripts/test")
@@ -67,7 +68,7 @@ final class Harness {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         if let capture { logger = Logger(label: "capture") { _ in LogSecrecyTests.CaptureHandler(capture: capture) } }
-        context = FunctionContext(configuration: Configuration(environment: Self.environment()), manifest: manifest, logger: logger)
+        context = FunctionContext(configuration: Configuration(environment: Self.environment().merging(extra) { $1 }), manifest: manifest, logger: logger)
         let org = try Organizations.create(name: "test org \(queue)", connection: db)
         orgId = org.id
         key = org.key

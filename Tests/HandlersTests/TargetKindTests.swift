@@ -25,7 +25,7 @@ import Testing
     /// Runs process-batch until the job leaves `available`, `scheduled` and `running`.
     static func settle(_ h: Harness, _ id: Int64) throws -> JSONValue {
         for _ in 0..<50 {
-            let answer = h.process(maxSeconds: 10)
+            let answer = h.process(maxSeconds: 40)
             try #require(answer.status == 200, "\(answer.json)")
             let job = h.status(id).json
             if let state = job["state"]?.stringValue, !["available", "scheduled", "running"].contains(state) { return job }

@@ -32,8 +32,9 @@ struct EnqueueFunction: BatchingFunction {
     func handle(body: JSONValue, org: Int64, trace: String?, context: FunctionContext) throws -> HTTPResponse {
         switch body["jobs"] {
         case nil:
-            let job = try Self.job(body, trace: trace, kinds: context.jobKinds)
-            return Self.response(try PostgresJobStore(connection: context.database()).enqueue([job], orgId: org)[0])
+            var jobs = [try Self.job(body, trace: trace, kinds: context.jobKinds)]
+            try TargetFunctions.bind(&jobs, org: org, context: context, field: { _ in "kind" })
+            return Self.response(try PostgresJobStore(connection: context.database()).enqueue(jobs, orgId: org)[0])
         case .array(let entries)?:
             return try enqueueBatch(entries, body: body, org: org, trace: trace, context: context)
         case _?:
@@ -56,7 +57,9 @@ struct EnqueueFunction: BatchingFunction {
                     results[i] = Result { try handle(body: body, org: org, trace: trace, context: context) }
                     continue
                 }
-                let job = try Self.job(body, trace: trace, kinds: context.jobKinds)
+                var bound = [try Self.job(body, trace: trace, kinds: context.jobKinds)]
+                try TargetFunctions.bind(&bound, org: org, context: context, field: { _ in "kind" })
+                let job = bound[0]
                 if job.uniqueForSeconds != nil {
                     results[i] = Result { Self.response(try PostgresJobStore(connection: context.database()).enqueue([job], orgId: org)[0]) }
                 } else {
@@ -119,9 +122,10 @@ struct EnqueueFunction: BatchingFunction {
             throw APIError(.invalidInput, "jobs: must hold 1 to \(Self.maxBatch) jobs", details: ["field": "jobs"])
         }
         let kinds = context.jobKinds
-        let jobs = try entries.enumerated().map { i, entry in
+        var jobs = try entries.enumerated().map { i, entry in
             try Self.job(entry, field: "jobs[\(i)]", trace: trace, kinds: kinds)
         }
+        try TargetFunctions.bind(&jobs, org: org, context: context, field: { "jobs[\($0)].kind" })
         let results = try PostgresJobStore(connection: context.database()).enqueue(jobs, orgId: org)
         let duplicates = results.filter(\.duplicate).count
         var w = JSONWriter(capacity: 64 + results.count * 160)

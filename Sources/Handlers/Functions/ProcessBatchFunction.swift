@@ -1,5 +1,6 @@
 import FoundationEssentials
 import JobQueue
+import Targets
 
 /// `process-batch`: rescues expired leases, then claims due jobs and runs them concurrently
 /// (up to `parallelism` at once), each within its deadline, until `maxJobs` or `maxSeconds`,
@@ -38,7 +39,15 @@ struct ProcessBatchFunction: ConveyorFunction {
         let options = try Self.options(body)
         let store = PostgresJobStore(connection: try context.database())
         let functions = TaskJobExecutor(runner: FunctionRunner(functions: context.functions, context: context))
-        let processor = Processor(store: store, executor: KindExecutor(targets: context.manifest.targets, functions: functions),
+        let databases = context.jobConnectionPool()
+        let tenantTargets = TenantTargets(policy: try context.targetPolicy()) { org, name in
+            guard let databases else { return nil }
+            let connection = try databases.checkout()
+            defer { databases.checkin(connection) }
+            return try TenantTargetStore(connection: connection).signing(orgId: org, name: name)
+        }
+        let executor = KindExecutor(targets: context.manifest.targets, tenantTargets: tenantTargets, functions: functions)
+        let processor = Processor(store: store, executor: executor,
                                   kinds: context.jobKinds, logger: context.logger)
         processor.shouldStop = context.shouldStop
         processor.stopGraceSeconds = context.stopGraceSeconds
