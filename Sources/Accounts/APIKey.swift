@@ -20,16 +20,8 @@ public enum APIKey {
     /// The digest stored for `key`.
     public static func digest(_ key: String) -> [UInt8] { SHA256.hash(key) }
 
-    /// Compares two byte strings in time that depends only on their lengths.
-    public static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count else { return false }
-        var diff: UInt8 = 0
-        for i in 0..<a.count { diff |= a[i] ^ b[i] }
-        return diff == 0
-    }
-
     /// True when `presented` is `expected`; both are hashed first so lengths leak nothing either.
     public static func matches(_ presented: String, expected: String) -> Bool {
-        constantTimeEquals(digest(presented), digest(expected))
+        ConstantTime.equals(digest(presented), digest(expected))
     }
 }

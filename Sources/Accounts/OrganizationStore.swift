@@ -1,3 +1,4 @@
+import Digest
 import FoundationEssentials
 import Postgres
 
@@ -56,7 +57,7 @@ public struct OrganizationStore {
         // The index found the row by digest; compare again in constant time as the single place
         // where a match is decided.
         let stored: Data = try row.decode("key_hash")
-        return APIKey.constantTimeEquals(Array(stored), digest) ? try row.decode("org_id") : nil
+        return ConstantTime.equals(Array(stored), digest) ? try row.decode("org_id") : nil
     }
 
     /// Revokes every key of the org that matches `key`.

@@ -88,6 +88,7 @@ public enum FunctionRegistry {
         RotateTargetSecretFunction(),
         DeleteTargetFunction(),
         TenantTargetKindFunction(),
+        ReportProgressFunction(),
         // @functions: new functions above this line
     ]
 

@@ -26,7 +26,7 @@ enum DashboardSession {
         guard parts.count == 4, parts[0] == "v1", let expiry = Int64(parts[1]), parts[2].utf8.count == 32, parts[3].utf8.count == 64 else { return false }
         let body = "\(parts[0]).\(parts[1]).\(parts[2])"
         let expected = SHA256.hex(HMAC.sha256(key: Array(adminKey.utf8), message: Array(body.utf8)))
-        let macMatches = APIKey.constantTimeEquals(Array(expected.utf8), Array(parts[3].utf8))
+        let macMatches = ConstantTime.equals(Array(expected.utf8), Array(parts[3].utf8))
         return macMatches && Double(expiry) > now.timeIntervalSince1970
     }
 

@@ -73,8 +73,10 @@ extension FunctionManifest {
         /// The runner of this target, with its secrets read from `environment` or a file.
         func runner(entry name: String, environment: [String: String]) throws -> any JobTarget {
             let maxResultBytes = self.maxResultBytes ?? HTTPTarget.defaultMaxResultBytes
+            // Progress reports are checked with the processor key; a host without one sends no tokens.
+            let progress = environment["CONVEYOR_PROCESSOR_KEY"].flatMap { $0.isEmpty ? nil : ProgressTokens(processorKey: $0) }
             if let exec {
-                return ExecTarget(path: exec, arguments: args ?? [], maxResultBytes: maxResultBytes)
+                return ExecTarget(path: exec, arguments: args ?? [], maxResultBytes: maxResultBytes, progress: progress)
             }
             let signer: WebhookSigner
             let source: String
@@ -95,7 +97,7 @@ extension FunctionManifest {
             } catch {
                 throw ConfigurationError("functions.json: \(name).target's signing secret in \(source) is not usable: \(error)")
             }
-            return HTTPTarget(url: url ?? "", signer: signer, maxResultBytes: maxResultBytes)
+            return HTTPTarget(url: url ?? "", signer: signer, maxResultBytes: maxResultBytes, progress: progress)
         }
     }
 

@@ -165,7 +165,7 @@ final class BatchRun {
 
     func start(_ job: ClaimedJob, now: UInt64, deadlineNs: UInt64) {
         let store = processor.store, owner = self.owner, lease = options.leaseSeconds, id = job.id
-        let context = JobContext(job: job, deadlineNs: deadlineNs) { percent, message, remaining in
+        let context = JobContext(job: job, owner: owner, deadlineNs: deadlineNs) { percent, message, remaining in
             try store.reportProgress(jobId: id, owner: owner, percent: percent, message: message,
                                      leaseSeconds: lease, capSeconds: remaining + Processor.recordMargin)
         }

@@ -216,11 +216,21 @@ public struct PostgresJobStore: JobStore, Sendable {
     }
 
     public func reportProgress(jobId: Int64, owner: UUID, percent: Int, message: String?, leaseSeconds: Double, capSeconds: Double) throws -> Bool {
+        try reportProgress(jobId: jobId, attempt: nil, owner: owner, percent: percent, message: message,
+                           leaseSeconds: leaseSeconds, capSeconds: capSeconds)
+    }
+
+    /// As above, for one attempt only (`attempt` nil: whichever the owner runs): a report from
+    /// outside, such as a target's endpoint, names the attempt it belongs to, so a late report
+    /// never lands on the job's next attempt.
+    public func reportProgress(jobId: Int64, attempt: Int?, owner: UUID, percent: Int, message: String?,
+                               leaseSeconds: Double, capSeconds: Double) throws -> Bool {
         try connection.execute("""
             UPDATE conveyor_jobs SET progress = \(percent), progress_message = \(message),
                 locked_until = least(greatest(locked_until, now() + make_interval(secs => \(leaseSeconds))),
                                      now() + make_interval(secs => \(capSeconds)))
             WHERE id = \(jobId) AND state = 'running' AND locked_by = \(owner)
+              AND (\(attempt)::integer IS NULL OR attempt = \(attempt)::integer)
             """) == 1
     }
 

@@ -21,7 +21,7 @@ public final class Processor {
     /// last outcomes' round trip.
     public static let answerMargin = 2.0
     /// A job starts only if its deadline leaves this much of its lease to record the outcome.
-    static let recordMargin = 5.0
+    public static let recordMargin = 5.0
     /// Claims run this far ahead of the jobs at the pace seen so far, so fast jobs never wait for
     /// a round trip while slow ones are not hoarded.
     static let claimHorizon = 0.25

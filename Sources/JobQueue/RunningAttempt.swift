@@ -6,12 +6,15 @@ import Synchronization
 /// been asked to stop, and progress (which also proves it is alive).
 public final class JobContext: Sendable {
     public let job: ClaimedJob
+    /// The invocation that holds the job: with the attempt, what a progress report must name.
+    public let owner: UUID
     private let deadlineNs: Atomic<UInt64>
     private let cancelled: Atomic<Bool>
     private let progress: @Sendable (Int, String?, Double) throws -> Bool
 
-    init(job: ClaimedJob, deadlineNs: UInt64, progress: @escaping @Sendable (Int, String?, Double) throws -> Bool) {
+    init(job: ClaimedJob, owner: UUID, deadlineNs: UInt64, progress: @escaping @Sendable (Int, String?, Double) throws -> Bool) {
         self.job = job
+        self.owner = owner
         self.deadlineNs = Atomic(deadlineNs)
         self.cancelled = Atomic(false)
         self.progress = progress
@@ -19,7 +22,7 @@ public final class JobContext: Sendable {
 
     /// A context for code run outside a batch (tests, tools): `seconds` to run, no progress store.
     public static func standalone(_ job: ClaimedJob, seconds: Double) -> JobContext {
-        JobContext(job: job, deadlineNs: Monotonic.nanoseconds(after: seconds), progress: { _, _, _ in true })
+        JobContext(job: job, owner: UUID(), deadlineNs: Monotonic.nanoseconds(after: seconds), progress: { _, _, _ in true })
     }
 
     /// Seconds left before the attempt's deadline (0 once it has passed). Blocking I/O should

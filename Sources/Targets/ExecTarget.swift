@@ -14,13 +14,17 @@ public struct ExecTarget: JobTarget {
     public let path: String
     public let arguments: [String]
     public let maxResultBytes: Int
+    /// Issues each run's `CONVEYOR_PROGRESS_TOKEN`; nil gives none.
+    public let progress: ProgressTokens?
     let pool: BlockingPool
 
     /// The exit status that asks for a retry (sysexits.h EX_TEMPFAIL).
     public static let retryStatus: Int32 = 75
 
-    public init(path: String, arguments: [String] = [], maxResultBytes: Int = HTTPTarget.defaultMaxResultBytes, pool: BlockingPool = .shared) {
+    public init(path: String, arguments: [String] = [], maxResultBytes: Int = HTTPTarget.defaultMaxResultBytes,
+                progress: ProgressTokens? = nil, pool: BlockingPool = .shared) {
         self.path = path
+        self.progress = progress
         self.arguments = arguments
         self.maxResultBytes = maxResultBytes
         self.pool = pool
@@ -52,7 +56,7 @@ public struct ExecTarget: JobTarget {
         let outcome: ChildProcess.Outcome
         do {
             outcome = try ChildProcess.run(
-                path: path, arguments: arguments, environment: environment(for: job, timeout: context.remainingSeconds),
+                path: path, arguments: arguments, environment: environment(for: context),
                 input: Data(job.payload.text.utf8), maxOutputBytes: maxResultBytes,
                 deadline: { context.remainingSeconds }, started: started)
         } catch {
@@ -72,7 +76,8 @@ public struct ExecTarget: JobTarget {
         }
     }
 
-    func environment(for job: ClaimedJob, timeout: Double) -> [String: String] {
+    func environment(for context: JobContext) -> [String: String] {
+        let job = context.job, timeout = context.remainingSeconds
         var environment = [
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "LANG": "C.UTF-8",
@@ -87,6 +92,10 @@ public struct ExecTarget: JobTarget {
         environment["CONVEYOR_IDEMPOTENCY_KEY"] = job.idempotencyKey
         // OpenTelemetry's name for a trace context carried in the environment.
         environment["TRACEPARENT"] = job.traceparent
+        if let progress {
+            environment["CONVEYOR_PROGRESS_TOKEN"] = progress.token(for: context)
+            environment["CONVEYOR_PROGRESS_PATH"] = "/v1/jobs/\(job.id)/progress"
+        }
         return environment
     }
 

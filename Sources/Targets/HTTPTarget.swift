@@ -17,14 +17,17 @@ public struct HTTPTarget: JobTarget {
     public let allowAddress: (@Sendable (IPAddress) -> Bool)?
     /// The longest result kept from a 2xx body; the rest is cut off and the result says so.
     public let maxResultBytes: Int
+    /// Issues each delivery's `conveyor-progress-token`; nil sends none.
+    public let progress: ProgressTokens?
     let loop: TransferLoop
 
     /// The default cap on a stored result.
     public static let defaultMaxResultBytes = 256 * 1024
 
     public init(url: String, signer: WebhookSigner, allowAddress: (@Sendable (IPAddress) -> Bool)? = nil,
-                maxResultBytes: Int = HTTPTarget.defaultMaxResultBytes, loop: TransferLoop = .shared) {
+                maxResultBytes: Int = HTTPTarget.defaultMaxResultBytes, progress: ProgressTokens? = nil, loop: TransferLoop = .shared) {
         self.url = url
+        self.progress = progress
         self.signer = signer
         self.allowAddress = allowAddress
         self.maxResultBytes = maxResultBytes
@@ -34,7 +37,7 @@ public struct HTTPTarget: JobTarget {
     /// Starts the delivery from the caller's thread, with no task and no thread of its own:
     /// the loop's thread reports the outcome straight to the engine.
     public func start(_ attempt: RunningAttempt) {
-        let request = self.request(for: attempt.job, timeout: attempt.context.remainingSeconds, now: Date())
+        let request = self.request(for: attempt.context, now: Date())
         let ticket = TransferTicket()
         attempt.onCancel { ticket.cancel() }
         let maxResultBytes = self.maxResultBytes
@@ -53,7 +56,7 @@ public struct HTTPTarget: JobTarget {
     }
 
     public func run(_ context: JobContext) async throws -> String {
-        let request = self.request(for: context.job, timeout: context.remainingSeconds, now: Date())
+        let request = self.request(for: context, now: Date())
         let response: HTTPClientResponse
         do {
             response = try await loop.send(request)
@@ -65,7 +68,8 @@ public struct HTTPTarget: JobTarget {
 
     /// The signed request of one attempt. The curl timeout is the attempt's time left; the
     /// engine also cancels the transfer at the deadline.
-    func request(for job: ClaimedJob, timeout: Double, now: Date) -> HTTPClientRequest {
+    func request(for context: JobContext, now: Date) -> HTTPClientRequest {
+        let job = context.job, timeout = context.remainingSeconds
         let body = Data(job.payload.text.utf8)
         let id = Self.webhookId(job)
         let timestamp = Int(now.timeIntervalSince1970)
@@ -85,6 +89,10 @@ public struct HTTPTarget: JobTarget {
         // Both were checked at enqueue: no control characters, so they are safe header values.
         if let key = job.idempotencyKey { headers.append(("conveyor-idempotency-key", key)) }
         if let trace = job.traceparent { headers.append(("traceparent", trace)) }
+        if let progress {
+            headers.append(("conveyor-progress-token", progress.token(for: context, now: now)))
+            headers.append(("conveyor-progress-path", "/v1/jobs/\(job.id)/progress"))
+        }
         let seconds = max(timeout, 0.001)
         var request = HTTPClientRequest(method: "POST", url: url, headers: headers, body: body,
                                         connectTimeout: min(10, seconds), timeout: seconds, maxResponseBytes: maxResultBytes)

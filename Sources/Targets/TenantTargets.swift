@@ -29,14 +29,17 @@ public final class TenantTargets: JobExecutor, @unchecked Sendable {
     }
 
     public let policy: Policy
+    let progress: ProgressTokens?
     private let lookup: @Sendable (Int64, String) throws -> TenantTargetSigning?
     private let pool: BlockingPool
     private struct Key: Hashable { var org: Int64; var name: String }
     private let cache = Mutex<[Key: (target: HTTPTarget?, until: UInt64)]>([:])
 
     /// `lookup` reads one org's target (it blocks: it runs on `pool`).
-    public init(policy: Policy, pool: BlockingPool = .shared, lookup: @escaping @Sendable (Int64, String) throws -> TenantTargetSigning?) {
+    public init(policy: Policy, progress: ProgressTokens? = nil, pool: BlockingPool = .shared,
+                lookup: @escaping @Sendable (Int64, String) throws -> TenantTargetSigning?) {
         self.policy = policy
+        self.progress = progress
         self.pool = pool
         self.lookup = lookup
     }
@@ -82,6 +85,6 @@ public final class TenantTargets: JobExecutor, @unchecked Sendable {
     func target(_ signing: TenantTargetSigning) throws -> HTTPTarget {
         let addresses = policy.addresses
         return HTTPTarget(url: signing.url, signer: try WebhookSigner(parsing: signing.secrets.joined(separator: " ")),
-                          allowAddress: { addresses.allows($0) }, maxResultBytes: policy.maxResultBytes)
+                          allowAddress: { addresses.allows($0) }, maxResultBytes: policy.maxResultBytes, progress: progress)
     }
 }

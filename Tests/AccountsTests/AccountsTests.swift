@@ -11,17 +11,6 @@ struct APIKeyTests {
         #expect(keys.allSatisfy { $0.hasPrefix("cvk_") && $0.count == 68 })
     }
 
-    @Test(arguments: [
-        ([UInt8](), [UInt8](), true),
-        ([1, 2, 3], [1, 2, 3], true),
-        ([1, 2, 3], [1, 2, 4], false),
-        ([1, 2, 3], [1, 2], false),
-        ([0], [128], false),
-    ] as [([UInt8], [UInt8], Bool)])
-    func constantTimeEquals(a: [UInt8], b: [UInt8], equal: Bool) {
-        #expect(APIKey.constantTimeEquals(a, b) == equal)
-    }
-
     @Test func matchesComparesWholeKeys() {
         #expect(APIKey.matches("secret", expected: "secret"))
         #expect(!APIKey.matches("secre", expected: "secret"))

@@ -58,7 +58,9 @@ import Testing
     @Test func cancellingTheTaskAbandonsTheTransfer() async throws {
         let server = try EchoServer()
         let url = server.base
-        let task = Task { try await TransferLoop.shared.send(HTTPClientRequest(url: url + "/sleep/30000", timeout: 60)) }
+        // Far longer than any wait below: under a loaded run this test's awaits can be starved of
+        // the cooperative pool for minutes, and the transfer must still be running when cancelled.
+        let task = Task { try await TransferLoop.shared.send(HTTPClientRequest(url: url + "/sleep/600000", timeout: 900)) }
         // Wait until the request reached the server, so the cancel hits a running transfer.
         let connected = Date().addingTimeInterval(90)
         while Date() < connected {

@@ -50,3 +50,16 @@ struct HMACTests {
         #expect(SHA256.hex(HMAC.sha256(key: key, message: message)) == expected)
     }
 }
+
+struct ConstantTimeTests {
+    @Test(arguments: [
+        ([UInt8](), [UInt8](), true),
+        ([1, 2, 3], [1, 2, 3], true),
+        ([1, 2, 3], [1, 2, 4], false),
+        ([1, 2, 3], [1, 2], false),
+        ([0], [128], false),
+    ] as [([UInt8], [UInt8], Bool)])
+    func constantTimeEquals(a: [UInt8], b: [UInt8], equal: Bool) {
+        #expect(ConstantTime.equals(a, b) == equal)
+    }
+}

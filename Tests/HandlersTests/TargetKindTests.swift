@@ -52,6 +52,8 @@ import Testing
         #expect(deliveries.first?.verified == [true])
         #expect(deliveries.first?.headers["conveyor-org"] == String(h.orgId))
         #expect(deliveries.first?.headers["webhook-id"] == "job_\(id)")
+        #expect(deliveries.first?.headers["conveyor-progress-token"]?.hasPrefix("cvp1.\(id).1.") == true)
+        #expect(deliveries.first?.headers["conveyor-progress-path"] == "/v1/jobs/\(id)/progress")
         let logs = capture.text
         #expect(!logs.contains(String(secret.dropFirst(6))), "the signing secret never reaches a log")
     }
@@ -141,6 +143,52 @@ import Testing
         let slowJob = try Self.settle(h, slow)
         #expect(slowJob["state"]?.stringValue == "dead")
         #expect(slowJob.jsonText.contains("timed out"), "\(slowJob)")
+    }
+
+    /// A program reports progress with its token while it runs: job-status shows it, a forged
+    /// or misdirected token is refused, and once the attempt is over the token is worth nothing.
+    @Test func aTargetReportsProgressWithItsToken() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("progress-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let tokenFile = directory.appendingPathComponent("token").path, goFile = directory.appendingPathComponent("go").path
+        let queue = Harness.newQueue()
+        let manifest = try Harness.manifest(adding: [
+            #"{"name": "reporting-program", "target": {"exec": "\#(Self.jobs)/report-then-wait", "args": ["\#(tokenFile)", "\#(goFile)"], "timeoutSeconds": 25}, "job": {"queue": "\#(queue)", "maxAttempts": 1, "backoffBaseSeconds": 1}}"#,
+        ], environment: Harness.environment())
+        let h = try Harness(manifest: manifest, queue: queue)
+        let id = try #require(h.enqueue(#"{"kind": "reporting-program", "payload": {}}"#).id)
+        let other = try #require(h.enqueue(#"{"kind": "noop", "queue": "\#(queue)", "payload": {}}"#).id)
+
+        nonisolated(unsafe) let harness = h
+        let batch = Thread { _ = harness.process(maxSeconds: 40) }
+        batch.start()
+        let until = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: tokenFile), Date() < until { Thread.sleep(forTimeInterval: 0.02) }
+        let written = try String(contentsOfFile: tokenFile, encoding: .utf8).split(separator: " ").map(String.init)
+        let (token, path) = (written[0], written[1])
+        #expect(path == "/v1/jobs/\(id)/progress")
+
+        // Another context: the batch holds the harness's own.
+        let caller = FunctionContext(configuration: h.context.configuration, manifest: manifest, logger: h.context.logger)
+        func report(_ path: String, _ body: String) -> Answer {
+            Answer(response: h.router.handle(HTTPRequest(method: "POST", path: path, headers: ["content-type": "application/json"], body: Data(body.utf8)),
+                                             context: caller))
+        }
+        let accepted = report(path, #"{"token": "\#(token)", "percent": 40, "message": "resizing"}"#)
+        #expect(accepted.status == 200, "\(accepted.json)")
+        let running = Answer(response: h.router.handle(HTTPRequest(method: "GET", path: "/v1/jobs/\(id)", headers: ["x-api-key": h.key]), context: caller))
+        #expect(running.json["progress"]?["percent"] == .int(40), "\(running.json)")
+        #expect(running.json["progress"]?["message"] == .string("resizing"))
+        #expect(report("/v1/jobs/\(other)/progress", #"{"token": "\#(token)", "percent": 50}"#).status == 403, "a token is for its own job")
+        #expect(report(path, #"{"token": "\#(token.dropLast(2))xx", "percent": 50}"#).status == 403, "a forged token")
+        #expect(report(path, #"{"token": "\#(token)", "percent": 101}"#).status == 422)
+
+        FileManager.default.createFile(atPath: goFile, contents: nil)
+        while batch.isExecuting, Date() < until { Thread.sleep(forTimeInterval: 0.02) }
+        let done = try Self.settle(h, id)
+        #expect(done["state"]?.stringValue == "completed", "\(done)")
+        #expect(report(path, #"{"token": "\#(token)", "percent": 90}"#).status == 409, "the attempt is over")
     }
 
     @Test func anEndpointThatHangsTimesOutAndTheJobIsNotLeftRunning() throws {

@@ -107,6 +107,28 @@ import Testing
         #expect(try receiver.deliveries().allSatisfy { $0.verified == [true] })
     }
 
+    /// A certificate that does not verify is a failed delivery (retried: certificates get
+    /// fixed), never a delivery without verification.
+    @Test func aBadCertificateIsNotTrusted() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("target-tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let cert = directory.appendingPathComponent("cert.pem").path, key = directory.appendingPathComponent("key.pem").path
+        let openssl = Process()
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        openssl.arguments = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-days", "1", "-keyout", key, "-out", cert]
+        openssl.standardOutput = FileHandle.nullDevice
+        openssl.standardError = FileHandle.nullDevice
+        try openssl.run()
+        openssl.waitUntilExit()
+        try #require(openssl.terminationStatus == 0)
+        let server = try FixtureServer(script: "http_echo.py", arguments: ["--tls-cert", cert, "--tls-key", key])
+        let target = HTTPTarget(url: "https://127.0.0.1:\(server.port)/jobs", signer: try WebhookSigner(parsing: WebhookSecret.generate()))
+        let failure = try #require(await Self.deliver(target, Self.job()).failure as? JobFailure)
+        #expect(failure.retryable)
+        #expect(failure.message.contains("TLS"), "\(failure)")
+    }
+
     @Test func aClosedPortIsRetried() async throws {
         let target = HTTPTarget(url: "http://127.0.0.1:1/jobs", signer: try WebhookSigner(parsing: WebhookSecret.generate()))
         let failure = try #require(await Self.deliver(target, Self.job()).failure as? JobFailure)

@@ -40,7 +40,8 @@ struct ProcessBatchFunction: ConveyorFunction {
         let store = PostgresJobStore(connection: try context.database())
         let functions = TaskJobExecutor(runner: FunctionRunner(functions: context.functions, context: context))
         let databases = context.jobConnectionPool()
-        let tenantTargets = TenantTargets(policy: try context.targetPolicy()) { org, name in
+        let tenantTargets = TenantTargets(policy: try context.targetPolicy(),
+                                          progress: context.configuration.processorKey.map(ProgressTokens.init)) { org, name in
             guard let databases else { return nil }
             let connection = try databases.checkout()
             defer { databases.checkin(connection) }
