@@ -76,6 +76,16 @@ enum DashboardPage {
           });
           $("#queues tbody").innerHTML = rows.join("") || '<tr><td colspan="11" class="empty">No queues yet.</td></tr>';
         }
+        function targets(data) {
+          const main = ["2xx", "3xx", "4xx", "5xx", "timeout"];
+          const rows = (data.targets || []).map((t) => {
+            const a = t.answers, other = Object.keys(a).filter((k) => !main.includes(k)).map((k) => `${esc(k)} ${a[k]}`).join(", ");
+            return `<tr data-target="${esc(t.kind)}"><td>${esc(t.kind)}</td><td>${esc(t.queue)}</td>` +
+              main.map((k) => `<td class="n" data-answer="${k}">${a[k] || 0}</td>`).join("") +
+              `<td>${other}</td><td class="n">${fmt(t.runTimeMs.p50)} / ${fmt(t.runTimeMs.p95)}</td></tr>`;
+          });
+          $("#targets tbody").innerHTML = rows.join("") || '<tr><td colspan="9" class="empty">No deliveries yet.</td></tr>';
+        }
         function chart(data) {
           const W = 1180, H = 180, P = 28, n = 60, done = new Array(n).fill(0), failed = new Array(n).fill(0);
           data.queues.forEach((q) => q.lastHour.perMinute.forEach((m, i) => { done[i] += m.completed; failed[i] += m.failed; }));
@@ -105,7 +115,7 @@ enum DashboardPage {
           try {
             const [metrics, running, dead, waiting] = await Promise.all([api("GET", "/v1/metrics/queues"), api("GET", "/v1/admin/jobs?state=running&limit=20"),
               api("GET", "/v1/admin/jobs?state=dead&limit=20"), api("GET", "/v1/admin/jobs?state=available&limit=20")]);
-            queues(metrics); chart(metrics); jobs("#running", running, null); jobs("#dead", dead, "retry"); jobs("#waiting", waiting, "cancel");
+            queues(metrics); targets(metrics); chart(metrics); jobs("#running", running, null); jobs("#dead", dead, "retry"); jobs("#waiting", waiting, "cancel");
             $("#updated").textContent = "updated " + new Date().toLocaleTimeString();
             document.body.dataset.refreshed = String(Date.now());
           } catch (e) { if (e.message !== "login") $("#updated").textContent = "refresh failed: " + e.message; }
@@ -135,6 +145,8 @@ enum DashboardPage {
         <section><h2>Queues</h2><table id="queues"><thead><tr><th>Queue</th><th class="n">Waiting</th><th class="n">Delayed</th><th class="n">Active</th>
         <th class="n">Completed</th><th class="n">Dead</th><th class="n">Cancelled</th><th class="n">Oldest wait s</th><th class="n">Run ms p50/p95</th>
         <th class="n">Wait ms p50/p95</th><th></th></tr></thead><tbody></tbody></table></section>
+        <section><h2>Targets</h2><table id="targets"><thead><tr><th>Kind</th><th>Queue</th><th class="n">2xx</th><th class="n">3xx</th>
+        <th class="n">4xx</th><th class="n">5xx</th><th class="n">Time-outs</th><th>Other answers</th><th class="n">Run ms p50/p95</th></tr></thead><tbody></tbody></table></section>
         <section><h2>Throughput, last hour</h2><div class="legend"><span><i class="ok"></i>completed</span><span><i class="err"></i>failed</span>
         <span id="throughput-total"></span></div><div id="throughput"></div></section>
         <section><h2>Running</h2><table id="running"><thead><tr><th>Id</th><th>Queue</th><th>Kind</th><th>State</th><th class="n">Attempt</th><th>Since</th><th></th></tr></thead><tbody></tbody></table></section>

@@ -208,8 +208,10 @@ final class BatchRun {
             let result = classify(completion.result, job: job, timedOut: timedOut, stoppedBy: a.stoppedBy,
                                   seconds: Double(ran) / 1e9)
             if timedOut { summary.timedOut += 1 }
+            // A target stopped at its deadline answered nothing: that is its time-out.
+            let answer = completion.answer.map { timedOut ? "timeout" : $0 }
             pending.append((JobOutcome(jobId: job.id, attempt: job.attempt, durationMs: Int(ran / 1_000_000), result: result,
-                                       waitMs: job.waitMs), job.kind))
+                                       waitMs: job.waitMs, answer: answer), job.kind))
         }
     }
 

@@ -89,6 +89,19 @@ extension JobQueueSchema {
         \(claimFunctions)
         """)
 
+    /// 154: how targets answered (`2xx`, `5xx`, `timeout`, `exit 75`, …), per queue and kind,
+    /// as append-only deltas beside the other rollups: counters for /metrics and queue-metrics.
+    static let targetAnswers = Migration(version: 154, name: "target answers rollup", sql: """
+        CREATE TABLE conveyor_job_answers (
+            queue  text NOT NULL,
+            kind   text NOT NULL,
+            answer text NOT NULL,
+            jobs   bigint NOT NULL,
+            at     timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX conveyor_job_answers_at ON conveyor_job_answers (at);
+        """)
+
     static let claimAssignments = """
         state = 'running', attempt = j.attempt + 1, locked_by = p_owner,
                             locked_until = v_now + make_interval(secs => greatest(p_lease, j.timeout_ms / 1000.0 + 10)),

@@ -132,6 +132,17 @@ extension JobQueueSchema {
         """
     }
 
+    /// The per-target answer counts over the ended rows (which then carry `answer`). Starts
+    /// with a comma.
+    static func answerDeltas(_ ended: String) -> String {
+        """
+        , rollup_answers AS (
+            INSERT INTO conveyor_job_answers (queue, kind, answer, jobs)
+            SELECT e.queue, e.kind, e.answer, count(*) FROM \(ended) e WHERE e.answer IS NOT NULL GROUP BY 1, 2, 3
+        )
+        """
+    }
+
     /// A CTE that appends totals deltas: `sign` (1 or -1) per row of `rows`, which has columns
     /// queue, kind and state (finished states only are counted). Starts with a comma.
     static func totalsDelta(_ rows: String, sign: Int) -> String {

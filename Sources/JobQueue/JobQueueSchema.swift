@@ -3,7 +3,7 @@ import Postgres
 /// The engine's tables. Migrations are numbered across modules; the engine owns 100–199.
 /// 100 is the jobs table; 101 (`flowControl`) adds queues, limits, fair claiming and uniqueFor;
 /// 150 (`operations`) the metrics rollups; 151 and 152 (`executor`) scheduled jobs, fair lanes,
-/// attempt timeouts and flow keys; 153 what a claim hands to targets.
+/// attempt timeouts and flow keys; 153 what a claim hands to targets; 154 how targets answered.
 public enum JobQueueSchema {
     /// Channel enqueue notifies at commit. The payload is the queue's name when jobs are due now,
     /// or `delayedPrefix` + the name when they were all delayed.
@@ -58,5 +58,6 @@ public enum JobQueueSchema {
         scheduledState,
         executor,
         claimForTargets,
+        targetAnswers,
     ]
 }

@@ -204,13 +204,17 @@ public struct JobOutcome: Sendable, Equatable {
     public var result: Result
     /// Milliseconds the job waited between becoming due and its claim, for the wait-time rollups.
     public var waitMs: Int
+    /// How a target answered (`2xx`, `4xx`, `timeout`, `exit 75`, …), for the per-target
+    /// counts; nil for the build's own functions.
+    public var answer: String?
 
-    public init(jobId: Int64, attempt: Int, durationMs: Int, result: Result, waitMs: Int = 0) {
+    public init(jobId: Int64, attempt: Int, durationMs: Int, result: Result, waitMs: Int = 0, answer: String? = nil) {
         self.jobId = jobId
         self.attempt = attempt
         self.durationMs = durationMs
         self.result = result
         self.waitMs = waitMs
+        self.answer = answer
     }
 }
 

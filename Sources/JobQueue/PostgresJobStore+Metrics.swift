@@ -149,8 +149,17 @@ public struct ProcessingCounters: Sendable, Equatable {
         }
     }
 
+    /// How targets answered, by queue, kind and answer (`2xx`, `5xx`, `timeout`, `exit 75`, …).
+    public struct Answer: Sendable, Equatable {
+        public var queue: String
+        public var kind: String
+        public var answer: String
+        public var jobs: Int64
+    }
+
     public var outcomes: [Outcome] = []
     public var runTimes: [RunTimes] = []
+    public var answers: [Answer] = []
     /// process-batch invocations counted with `countBatchInvocation()`.
     public var batchInvocations: Int64 = 0
 
@@ -186,6 +195,12 @@ extension PostgresJobStore {
                 counters.runTimes.append(.init(queue: queue, kind: kind, histogram: DurationHistogram()))
             }
             counters.runTimes[counters.runTimes.count - 1].histogram.add(bucket: try row.decode("bucket"), jobs: try row.decode("jobs"), totalMs: try row.decode("total_ms"))
+        }
+        counters.answers = try connection.query("""
+            SELECT queue, kind, answer, sum(jobs)::bigint AS jobs FROM conveyor_job_answers GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+            """).map { row in
+            ProcessingCounters.Answer(queue: try row.decode("queue"), kind: try row.decode("kind"), answer: try row.decode("answer"),
+                                      jobs: try row.decode("jobs"))
         }
         counters.batchInvocations = try connection.query("SELECT value FROM conveyor_counters WHERE name = \(Self.batchInvocationsCounter)").first?.decode("value") ?? 0
         return counters

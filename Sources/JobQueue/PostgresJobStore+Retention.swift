@@ -68,6 +68,7 @@ extension PostgresJobStore {
     static let rollupTables: [(table: String, keys: String, sums: [String], time: String, timeIsKey: Bool)] = [
         ("conveyor_job_totals", "queue, kind, state", ["jobs"], "at", false),
         ("conveyor_job_processed", "queue, kind, outcome", ["jobs"], "at", false),
+        ("conveyor_job_answers", "queue, kind, answer", ["jobs"], "at", false),
         ("conveyor_job_run_histogram", "queue, kind, bucket", ["jobs", "total_ms"], "at", false),
         ("conveyor_job_minutes", "minute, queue, kind", ["completed", "failed"], "minute", true),
         ("conveyor_job_timings", "minute, queue, kind, measure, bucket", ["jobs", "total_ms"], "minute", true),

@@ -146,7 +146,9 @@ public struct PostgresJobStore: JobStore, Sendable {
     /// of them in under 2 ms, where one JSON document of the same took 6.
     static func recordSQL(_ outcomes: [JobOutcome], owner: UUID) -> SQL {
         var ids: [Int64] = [], attempts: [Int] = [], states: [String?] = [], results: [String?] = []
-        var errors: [String?] = [], delays: [Double] = [], runMs: [Int] = [], waitMs: [Int] = []
+        var errors: [String?] = [], delays: [Double] = [], runMs: [Int] = [], waitMs: [Int] = [], answers: [String?] = []
+        // Only outcomes of targets carry an answer: the others' statement stays as it was.
+        let answered = outcomes.contains { $0.answer != nil }
         ids.reserveCapacity(outcomes.count)
         results.reserveCapacity(outcomes.count)
         for o in outcomes {
@@ -154,6 +156,7 @@ public struct PostgresJobStore: JobStore, Sendable {
             attempts.append(o.attempt)
             runMs.append(o.durationMs)
             waitMs.append(o.waitMs)
+            if answered { answers.append(o.answer) }
             switch o.result {
             case .completed(let result):
                 states.append("completed"); results.append(result.isEmpty ? "null" : result); errors.append(nil); delays.append(0)
@@ -163,14 +166,15 @@ public struct PostgresJobStore: JobStore, Sendable {
                 states.append("dead"); results.append(nil); errors.append(error); delays.append(0)
             }
         }
+        let answerArray: SQL = answered ? ", \(PostgresArrayText.texts(answers))::text[]" : ""
         return """
             WITH o AS MATERIALIZED (
                 SELECT u.*, 'running'::conveyor_job_state AS w, \(owner)::uuid AS owner
                 FROM unnest(\(PostgresArrayText.integers(ids))::bigint[], \(PostgresArrayText.integers(attempts))::smallint[],
                             \(PostgresArrayText.texts(states))::text[], \(PostgresArrayText.texts(results))::text[],
                             \(PostgresArrayText.texts(errors))::text[], \(PostgresArrayText.doubles(delays))::float8[],
-                            \(PostgresArrayText.integers(runMs))::integer[], \(PostgresArrayText.integers(waitMs))::integer[])
-                    AS u(id, a, s, r, e, d, ms, wms)
+                            \(PostgresArrayText.integers(runMs))::integer[], \(PostgresArrayText.integers(waitMs))::integer[]\(answerArray))
+                    AS u(id, a, s, r, e, d, ms, wms\(unsafe: answered ? ", c" : ""))
             ), ended AS (
             UPDATE conveyor_jobs AS j SET
                 state = (CASE WHEN o.s <> 'available' THEN o.s WHEN o.d > 0 THEN 'scheduled' ELSE 'available' END)::conveyor_job_state,
@@ -193,8 +197,8 @@ public struct PostgresJobStore: JobStore, Sendable {
                 CASE o.s WHEN 'completed' THEN 'completed' WHEN 'dead' THEN 'dead' ELSE 'retried' END AS outcome,
                 CASE WHEN o.s IN ('completed', 'dead') THEN o.s::conveyor_job_state END AS finished_state,
                 greatest(j.duration_ms, 0)::bigint AS run_ms,
-                greatest(o.wms, 0)::bigint AS wait_ms
-            )\(unsafe: JobQueueSchema.endedDeltas("ended"))
+                greatest(o.wms, 0)::bigint AS wait_ms\(unsafe: answered ? ", o.c AS answer" : "")
+            )\(unsafe: JobQueueSchema.endedDeltas("ended"))\(unsafe: answered ? JobQueueSchema.answerDeltas("ended") : "")
             SELECT id FROM ended
             """
     }

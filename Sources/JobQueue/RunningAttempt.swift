@@ -72,16 +72,17 @@ public final class RunningAttempt: Sendable {
     public var job: ClaimedJob { context.job }
     public var isCancelled: Bool { context.isCancelled }
 
-    /// Reports the attempt's end: its result as JSON text, or the error it failed with. Only
-    /// the first call counts.
-    public func finish(_ result: Result<String, any Error>) {
+    /// Reports the attempt's end: its result as JSON text, or the error it failed with, and for
+    /// a target how it answered (`2xx`, `5xx`, `timeout`, `exit 0`, …), which the per-target
+    /// metrics count. Only the first call counts.
+    public func finish(_ result: Result<String, any Error>, answer: String? = nil) {
         let first = state.withLock { s -> Bool in
             guard !s.finished else { return false }
             s.finished = true
             s.onCancel = nil
             return true
         }
-        if first { completions.post(Completion(jobId: context.job.id, endedNs: DispatchTime.now().uptimeNanoseconds, result: result)) }
+        if first { completions.post(Completion(jobId: context.job.id, endedNs: DispatchTime.now().uptimeNanoseconds, result: result, answer: answer)) }
     }
 
     /// What stops the attempt's work when it is cancelled; runs at once if it already was.
@@ -113,4 +114,5 @@ struct Completion: @unchecked Sendable {
     var jobId: Int64
     var endedNs: UInt64
     var result: Result<String, any Error>
+    var answer: String? = nil
 }

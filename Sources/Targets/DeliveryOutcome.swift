@@ -31,6 +31,22 @@ public enum DeliveryOutcome {
         }
     }
 
+    /// How an endpoint answered, as the per-target metrics count it: the status class, or
+    /// what stopped the transfer.
+    public static func answer(status: Int) -> String { "\(max(1, min(status / 100, 9)))xx" }
+
+    public static func answer(for error: CurlError) -> String {
+        switch error.code {
+        case .couldNotResolve: return "dns"
+        case .couldNotConnect: return "refused"
+        case .timeout: return "timeout"
+        case .sendFailed, .receiveFailed: return "broken"
+        case .tls: return "tls"
+        case .addressNotAllowed: return "not allowed"
+        case .invalidInput, .tooLarge, .serverRejected, .other: return "other"
+        }
+    }
+
     /// A transfer that got no usable answer.
     public static func failure(for error: CurlError) -> JobFailure {
         let detail = error.message.prefix(300)

@@ -37,21 +37,22 @@ public struct ExecTarget: JobTarget {
                 attempt.finish(.failure(AttemptNotStarted()))
                 return
             }
-            attempt.finish(run(attempt.context) { child in attempt.onCancel { child.stop() } })
+            let (result, answer) = run(attempt.context) { child in attempt.onCancel { child.stop() } }
+            attempt.finish(result, answer: answer)
         }
     }
 
     public func run(_ context: JobContext) async throws -> String {
         let stop = StopBox()
         return try await withTaskCancellationHandler {
-            try await pool.run { try run(context) { stop.set($0) }.get() }
+            try await pool.run { try run(context) { stop.set($0) }.result.get() }
         } onCancel: {
             stop.stop()
         }
     }
 
     /// Runs the program to its end and reads its outcome.
-    func run(_ context: JobContext, started: (ChildProcess) -> Void) -> Result<String, any Error> {
+    func run(_ context: JobContext, started: (ChildProcess) -> Void) -> (result: Result<String, any Error>, answer: String) {
         let job = context.job
         let outcome: ChildProcess.Outcome
         do {
@@ -60,19 +61,20 @@ public struct ExecTarget: JobTarget {
                 input: Data(job.payload.text.utf8), maxOutputBytes: maxResultBytes,
                 deadline: { context.remainingSeconds }, started: started)
         } catch {
-            return .failure(JobFailure("the job's program could not start: \(error)", retryable: false))
+            return (.failure(JobFailure("the job's program could not start: \(error)", retryable: false)), "not started")
         }
         switch outcome.ending {
         case .exited(0):
-            return .success(ResultText.of(outcome.output, truncated: outcome.outputTruncated, limit: maxResultBytes, status: nil))
+            return (.success(ResultText.of(outcome.output, truncated: outcome.outputTruncated, limit: maxResultBytes, status: nil)), "exit 0")
         case .exited(Self.retryStatus):
-            return .failure(JobFailure("the job's program asked for a retry (exit 75)\(Self.tail(outcome.errorTail))"))
+            return (.failure(JobFailure("the job's program asked for a retry (exit 75)\(Self.tail(outcome.errorTail))")), "exit 75")
         case .exited(let status):
-            return .failure(JobFailure("the job's program exited with status \(status)\(Self.tail(outcome.errorTail))", retryable: false))
+            return (.failure(JobFailure("the job's program exited with status \(status)\(Self.tail(outcome.errorTail))", retryable: false)),
+                    "exit other")
         case .signalled(let signal):
-            return .failure(JobFailure("the job's program was killed by signal \(signal)\(Self.tail(outcome.errorTail))"))
+            return (.failure(JobFailure("the job's program was killed by signal \(signal)\(Self.tail(outcome.errorTail))")), "signal")
         case .stopped:
-            return .failure(CancellationError())
+            return (.failure(CancellationError()), "cancelled")
         }
     }
 

@@ -44,13 +44,15 @@ public struct HTTPTarget: JobTarget {
         loop.start(request, ticket: ticket) { result in
             switch result {
             case .success(let response):
-                attempt.finish(DeliveryOutcome.result(of: response, maxResultBytes: maxResultBytes).mapError { $0 })
+                attempt.finish(DeliveryOutcome.result(of: response, maxResultBytes: maxResultBytes).mapError { $0 },
+                               answer: DeliveryOutcome.answer(status: response.status))
             case .failure(let error as CurlError):
-                attempt.finish(.failure(DeliveryOutcome.failure(for: error)))
+                attempt.finish(.failure(DeliveryOutcome.failure(for: error)), answer: DeliveryOutcome.answer(for: error))
             case .failure(is TransferNotStarted):
                 attempt.finish(.failure(AttemptNotStarted()))
             case .failure(let error):
-                attempt.finish(.failure(error))
+                // Cancelled: at the deadline the engine counts it as the target's time-out.
+                attempt.finish(.failure(error), answer: "cancelled")
             }
         }
     }

@@ -71,11 +71,12 @@ public final class TenantTargets: JobExecutor, @unchecked Sendable {
 
     private func deliver(_ attempt: RunningAttempt, with target: HTTPTarget?, name: String) {
         guard let target else {
-            attempt.finish(.failure(JobFailure("this org has no target named \(name.prefix(64))", retryable: false)))
+            attempt.finish(.failure(JobFailure("this org has no target named \(name.prefix(64))", retryable: false)), answer: "no target")
             return
         }
         if !policy.allowHTTP, !target.url.lowercased().hasPrefix("https://") {
-            attempt.finish(.failure(JobFailure("the target's URL is not https, and this deployment delivers to https only", retryable: false)))
+            attempt.finish(.failure(JobFailure("the target's URL is not https, and this deployment delivers to https only", retryable: false)),
+                           answer: "not allowed")
             return
         }
         target.start(attempt)

@@ -191,6 +191,42 @@ import Testing
         #expect(report(path, #"{"token": "\#(token)", "percent": 90}"#).status == 409, "the attempt is over")
     }
 
+    /// queue-metrics and /metrics break deliveries down by target: answers by class, time-outs
+    /// and run times.
+    @Test func metricsCountHowEachTargetAnswered() throws {
+        let secret = WebhookSecret.generate()
+        let receiver = try WebhookReceiver(secrets: [secret])
+        let suffix = UUID().uuidString.prefix(8).lowercased()
+        let (flaky, gone, slow) = ("flaky-\(suffix)", "gone-\(suffix)", "slow-\(suffix)")
+        let queue = Harness.newQueue()
+        var environment = Harness.environment()
+        environment["CONVEYOR_WEBHOOK_SECRET"] = secret
+        let manifest = try Harness.manifest(adding: [
+            Self.entry(flaky, url: receiver.base + "/fail-first/2", queue: queue),
+            Self.entry(gone, url: receiver.base + "/status/410", queue: queue),
+            #"{"name": "\#(slow)", "target": {"url": "\#(receiver.base)/hang", "timeoutSeconds": 0.3}, "job": {"queue": "\#(queue)", "maxAttempts": 1, "backoffBaseSeconds": 1}}"#,
+        ], environment: environment)
+        let h = try Harness(manifest: manifest, queue: queue)
+        for kind in [flaky, gone, slow] {
+            _ = try Self.settle(h, try #require(h.enqueue(#"{"kind": "\#(kind)", "payload": {}}"#).id))
+        }
+        let metrics = h.call("GET", "/v1/metrics/queues", key: Harness.adminKey)
+        #expect(metrics.status == 200)
+        func target(_ kind: String) -> JSONValue? {
+            guard case .array(let all)? = metrics.json["targets"] else { return nil }
+            return all.first { $0["kind"]?.stringValue == kind }
+        }
+        #expect(target(flaky)?["answers"] == .object(["5xx": .int(2), "2xx": .int(1)]), "\(metrics.json)")
+        #expect(target(flaky)?["runTimeMs"]?["count"] == .int(3))
+        #expect(target(gone)?["answers"] == .object(["4xx": .int(1)]))
+        #expect(target(slow)?["answers"] == .object(["timeout": .int(1)]))
+        #expect(target(slow)?["timeouts"] == .int(1))
+
+        let prometheus = String(decoding: h.call("GET", "/metrics", key: Harness.adminKey).response.body, as: UTF8.self)
+        #expect(prometheus.contains(#"conveyor_target_answers_total{queue="\#(queue)",kind="\#(flaky)",answer="5xx"} 2"#), "\(prometheus.prefix(2000))")
+        #expect(prometheus.contains(#"conveyor_target_answers_total{queue="\#(queue)",kind="\#(slow)",answer="timeout"} 1"#))
+    }
+
     @Test func anEndpointThatHangsTimesOutAndTheJobIsNotLeftRunning() throws {
         let secret = WebhookSecret.generate()
         let receiver = try WebhookReceiver(secrets: [secret])

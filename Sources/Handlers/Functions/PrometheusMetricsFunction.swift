@@ -2,8 +2,8 @@ import FoundationEssentials
 import JobQueue
 
 /// `prometheus-metrics` (admin): `GET /metrics` in the Prometheus text format — jobs by queue
-/// and state, attempts by queue, kind and outcome, the run-time histogram, and process-batch
-/// invocations. Counters come from tables that are never pruned, so they only go up.
+/// and state, attempts by queue, kind and outcome, the run-time histogram, how targets
+/// answered, and process-batch invocations. Counters come from tables that are never pruned, so they only go up.
 struct PrometheusMetricsFunction: ConveyorFunction {
     let name = "prometheus-metrics"
 
@@ -42,6 +42,12 @@ struct PrometheusMetricsFunction: ConveyorFunction {
             p.sample("conveyor_job_duration_seconds_bucket", [("queue", r.queue), ("kind", r.kind), ("le", "+Inf")], Double(r.histogram.count))
             p.sample("conveyor_job_duration_seconds_sum", [("queue", r.queue), ("kind", r.kind)], Double(r.histogram.sumMs) / 1000)
             p.sample("conveyor_job_duration_seconds_count", [("queue", r.queue), ("kind", r.kind)], Double(r.histogram.count))
+        }
+
+        p.family("conveyor_target_answers_total", .counter,
+                 help: "How targets answered, by queue, kind and answer: 2xx to 5xx, timeout, refused, dns, tls, broken, not allowed; exit 0, exit 75, exit other, signal for programs.")
+        for a in counters.answers {
+            p.sample("conveyor_target_answers_total", ["queue": a.queue, "kind": a.kind, "answer": a.answer], Double(a.jobs))
         }
 
         p.family("conveyor_process_batch_invocations_total", .counter, help: "process-batch invocations.")

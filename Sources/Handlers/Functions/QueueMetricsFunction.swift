@@ -2,17 +2,44 @@ import FoundationEssentials
 import JobQueue
 
 /// `queue-metrics` (admin): per queue, the jobs in each state, throughput per minute over the
-/// last hour, p50 and p95 of run and wait time, and the age of the oldest waiting job.
+/// last hour, p50 and p95 of run and wait time, and the age of the oldest waiting job; per
+/// target kind, how it answered (status classes, time-outs, refusals) and its run-time p50/p95.
 struct QueueMetricsFunction: ConveyorFunction {
     let name = "queue-metrics"
 
     func handle(_ invocation: Invocation, context: FunctionContext) throws -> HTTPResponse {
-        let metrics = try PostgresJobStore(connection: context.database()).queueMetrics()
+        let store = PostgresJobStore(connection: try context.database())
+        let metrics = try store.queueMetrics()
         let body: JSONValue = .object([
             "generatedAt": .string(Timestamp.format(context.now())),
             "queues": .array(metrics.map(\.json)),
+            "targets": .array(Self.targets(try store.processingCounters())),
         ])
         return .json(200, raw: Data(body.jsonText.utf8))
+    }
+}
+
+extension QueueMetricsFunction {
+    /// Each target kind (one that ever answered): its answers by class, and its run times.
+    static func targets(_ counters: ProcessingCounters) -> [JSONValue] {
+        var byKind: [String: (queue: String, answers: [String: JSONValue])] = [:]
+        for a in counters.answers {
+            byKind[a.kind, default: (a.queue, [:])].answers[a.answer] = .int(a.jobs)
+        }
+        return byKind.keys.sorted().map { kind in
+            var histogram = DurationHistogram()
+            for r in counters.runTimes where r.kind == kind {
+                for (i, n) in r.histogram.counts.enumerated() where n > 0 { histogram.add(bucket: i, jobs: n, totalMs: 0) }
+                histogram.add(bucket: 0, jobs: 0, totalMs: r.histogram.sumMs)
+            }
+            let answers = byKind[kind]!.answers
+            return .object([
+                "kind": .string(kind), "queue": .string(byKind[kind]!.queue),
+                "answers": .object(answers),
+                "timeouts": answers["timeout"] ?? .int(0),
+                "runTimeMs": histogram.summaryJSON,
+            ])
+        }
     }
 }
 
