@@ -94,7 +94,7 @@ import Testing
     /// with the secret the org was shown; after a rotation it verifies with either secret.
     @Test func aDeliveryIsSignedWithTheOrgsSecretAndRotationOverlaps() throws {
         let h = try Self.harness(environment: Self.loopbackAllowed)
-        let created = h.call("PUT", "/v1/targets/orders", body: #"{"url": "http://127.0.0.1:9/placeholder"}"#)
+        let created = h.call("PUT", "/v1/targets/orders", body: #"{"url": "http://127.0.0.1:9/before-the-receiver-starts"}"#)
         let secret = try #require(created.json["secret"]?.stringValue)
         let receiver = try WebhookReceiver(secrets: [secret])
         #expect(h.call("PUT", "/v1/targets/orders", body: #"{"url": "\#(receiver.base)/ok"}"#).status == 200)
