@@ -100,9 +100,11 @@ struct FCGIHostPoolTests {
         let body = Array(#"{"queues":["\#(queue)"],"maxJobs":1}"#.utf8)
         try slow.send(FCGIClient.requestRecords(id: 1, params: HostProcess.params("POST", "/v1/process-batch", key: HostProcess.processorKey, bodyLength: body.count),
                                                 stdin: body))
-        try waitUntil("the batch is in flight", seconds: 10) {
-            let workers = (try host.poolStatus()["workers"] as? [[String: Any]]) ?? []
-            return workers.contains { $0["state"] as? String == "active" && $0["request"] as? String == "POST /v1/process-batch" }
+        // In flight means the job runs: a worker merely busy with the request may not have claimed
+        // it yet, and a batch told to stop before its claim rightly claims nothing.
+        let db = try Connection(url: url)
+        try waitUntil("the batch's job is running", seconds: 10) {
+            try db.query("SELECT count(*)::int AS n FROM conveyor_jobs WHERE queue = \(queue) AND state = 'running'")[0].decode("n", as: Int.self) == 1
         }
         kill(host.pid, SIGTERM)
 
