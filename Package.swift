@@ -105,7 +105,7 @@ let package = Package(
         .testTarget(name: "CronTests", dependencies: ["Cron"]),
         .testTarget(name: "CronDriverTests", dependencies: ["CronDriver", "Handlers", "JobQueue", "Postgres"]),
         // The deployment end to end: nginx, fcgi-host, fcgiwrap, cron-driver and PostgreSQL.
-        .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "Curl", "Handlers", "JobQueue", "Postgres", "FastCGIHost", "FastCGIHostKit", "CronDriver"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "Curl", "Handlers", "JobQueue", "Postgres", "FastCGIHost", "FastCGIHostKit", "CronDriver", "Targets"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing"], exclude: ["Fixtures"]),
         .testTarget(name: "IntakeTests", dependencies: [
             "Intake", "Accounts", "Postgres", "JobQueue", "Curl", "Routing",
