@@ -2,15 +2,18 @@ import Foundation
 import Handlers
 import JobQueue
 import Postgres
+import Targets
+import TestSupport
 import Testing
 
 /// The crash-and-restart suite. send-email jobs go through nginx and fcgi-host (4 workers) to a
-/// real SMTP sink, run by `cron-driver watch` and two loops of process-batch calls, while a
+/// real SMTP sink, and every fourth job is instead an HTTP target's, signed to a real endpoint
+/// (verified by the reference Standard Webhooks package), run by `cron-driver watch` and two loops of process-batch calls, while a
 /// random worker is killed every 2 s, the master once, cron-driver once, and PostgreSQL restarts
 /// once (immediate mode). Jobs are enqueued before the faults and during them; an enqueue counts
 /// once the client has seen it acknowledged (retried with its idempotency key until it is).
 ///
-/// Executions are counted by what the sink received, outside the engine. It asserts that the
+/// Executions are counted by what the sink and the endpoint received, outside the engine. It asserts that the
 /// faults happened; that every acknowledged job was delivered at least once and ended
 /// completed; that every extra delivery belongs to a job whose attempt a fault may have cut (it
 /// was running when a worker, the master or PostgreSQL went down, or, for PostgreSQL, it was
@@ -31,8 +34,22 @@ struct ChaosTests {
 
     static func job(_ n: Int, runAt: String? = nil) -> String {
         let at = runAt.map { #","runAt":"\#($0)""# } ?? ""
-        return #"{"kind":"send-email","payload":{"to":"chaos@example.com","subject":"chaos-\#(n)","text":"job \#(n)"},"#
-            + #""idempotencyKey":"chaos-\#(n)","maxAttempts":10,"timeoutSeconds":\#(timeoutSeconds)\#(at)}"#
+        let work = n % 4 == 0
+            ? #"{"kind":"chaos-hook","payload":{"n":\#(n)},"#
+            : #"{"kind":"send-email","payload":{"to":"chaos@example.com","subject":"chaos-\#(n)","text":"job \#(n)"},"#
+        return work + #""idempotencyKey":"chaos-\#(n)","maxAttempts":10,"timeoutSeconds":\#(timeoutSeconds)\#(at)}"#
+    }
+
+    /// A manifest that includes Conveyor's and adds `chaos-hook`, an HTTP target in the email
+    /// queue (so every check of that queue covers it), delivering to `receiver`.
+    static func manifest(_ receiver: WebhookReceiver, in directory: URL) throws -> String {
+        let path = directory.appendingPathComponent("chaos-functions.json")
+        try Data("""
+            {"include": ["\(Stack.repoRoot.appendingPathComponent("functions.json").path)"],
+             "functions": [{"name": "chaos-hook", "target": {"url": "\(receiver.base)/ok", "timeoutSeconds": \(timeoutSeconds)},
+                            "job": {"queue": "email", "maxAttempts": 10, "backoffBaseSeconds": 1}}]}
+            """.utf8).write(to: path)
+        return path.path
     }
 
     @Test func everyAcknowledgedJobIsDeliveredThroughKillsAndAPostgresRestart() throws {
@@ -41,8 +58,15 @@ struct ChaosTests {
         let pgRoot = try #require(env["CONVEYOR_PG_ROOT"])
         let smtp = try SMTPSink()
         defer { smtp.stop() }
+        let secret = WebhookSecret.generate()
+        let endpoint = try WebhookReceiver(secrets: [secret])
+        let manifestDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("chaos-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: manifestDirectory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: manifestDirectory) }
         var options = Stack.Options(workers: 4)
         options.environment = smtp.environment
+        options.environment["CONVEYOR_MANIFEST"] = try Self.manifest(endpoint, in: manifestDirectory)
+        options.environment["CONVEYOR_WEBHOOK_SECRET"] = secret
         let stack = try Stack(options)
         let tenant = try Tenant(databaseURL: stack.databaseURL)
         let acknowledged = Keys()
@@ -222,8 +246,15 @@ struct ChaosTests {
         while sampler.isExecuting { usleep(50_000) }
         Thread.sleep(forTimeInterval: 0.5)
 
-        // What the sink received, by subject, and when.
-        let deliveries = try Self.deliveries(in: smtp.maildir)
+        // What the sink received, by subject, and what the endpoint received, by idempotency key;
+        // and when.
+        var deliveries = try Self.deliveries(in: smtp.maildir)
+        let hookDeliveries = try endpoint.deliveries()
+        for delivery in hookDeliveries {
+            guard let key = delivery.headers["conveyor-idempotency-key"] else { continue }
+            deliveries[key, default: []].append(Date(timeIntervalSince1970: delivery.at))
+        }
+        let unverified = hookDeliveries.filter { $0.verified != [true] }.count
         let rows = try check.query("""
             SELECT id, idempotency_key AS key, state::text AS state, attempt::int AS attempt FROM conveyor_jobs WHERE queue = 'email'
             """)
@@ -254,14 +285,16 @@ struct ChaosTests {
         print("chaos: " + events.joined(separator: "; "))
         print("chaos: \(acked.count) enqueues acknowledged (\(acked.count - Self.preloaded) during the faults, live attempts \(liveAttempts.histogram)), "
               + "\(jobs.count) jobs stored, \(unfinished) unfinished, \(delivered) deliveries, \(extra) beyond one per job, "
-              + "\(cut) attempts running at a fault; process-batch loop calls \(loopCalls.histogram)")
+              + "\(cut) attempts running at a fault (\(hookDeliveries.count) of the deliveries to the HTTP target); process-batch loop calls \(loopCalls.histogram)")
         print("chaos: " + rates.report)
         #expect(faults.workers >= 10 && faults.masters == 1 && faults.drivers == 1 && faults.postgres == 1, "faults: \(faults)")
         #expect(acked.count > Self.preloaded + 500, "only \(acked.count - Self.preloaded) enqueues acknowledged during the faults")
         #expect(unfinished == 0, "\(unfinished) jobs neither completed nor dead\n\(stack.log("fcgi-host.log").suffix(4000))")
         #expect(missing == 0, "\(missing) acknowledged jobs are not in the table")
         #expect(notCompleted.isEmpty, "acknowledged jobs that did not complete: \(notCompleted)")
-        #expect(undelivered == 0, "\(undelivered) acknowledged jobs never reached the SMTP server")
+        #expect(undelivered == 0, "\(undelivered) acknowledged jobs never reached the SMTP server or the endpoint")
+        #expect(hookDeliveries.count >= acked.count / 4 - 10, "the HTTP target got \(hookDeliveries.count) deliveries")
+        #expect(unverified == 0, "\(unverified) deliveries to the HTTP target did not verify")
         #expect(extra <= cut, "\(extra) extra deliveries, \(cut) attempts a fault could cut")
         #expect(unexplained.isEmpty, "deliveries beyond the attempts faults cut: \(unexplained.prefix(10))")
         #expect(rates.recoveredWithin.map { $0 <= 5 } ?? false, "\(rates.report)")
