@@ -16,7 +16,8 @@ import Targets
 // 3. To nginx answering `return 200` (BENCH_FAST_URL): end-to-end deliveries, from the first
 //    enqueue to the last outcome recorded, N jobs enqueued 1,000 per statement through the
 //    enqueue function and drained by process-batch invocations in process; printed beside
-//    wrk's raw POST rate to the same URL (the run script passes it in as BENCH_WRK_RATE).
+//    wrk's raw POST rate to the same URL (the run script passes it in as BENCH_WRK_RATE) and the
+//    peer's rate (BENCH_PEER_LINE: pgqueuer, an aiohttp worker at concurrency 100, same jobs).
 // Every delivery is signed; failed or missing deliveries are counted and shown.
 
 let env = ProcessInfo.processInfo.environment
@@ -124,6 +125,10 @@ func report(_ queue: String, expected: Int) throws {
 let cores = ProcessInfo.processInfo.activeProcessorCount
 print("targets-bench: \(total) signed deliveries per phase, \(cores) cores")
 if let wrk = env["BENCH_WRK_RATE"] { print("  wrk POST to the same nginx endpoint: \(wrk) requests/s (\(env["BENCH_WRK_CONNECTIONS"] ?? "?") connections)") }
+// "pgqueuer: N of M delivered (F failed) in S s: R jobs/s", from the run script.
+let peerLine = env["BENCH_PEER_LINE"] ?? ""
+let peerRate = peerLine.split(separator: " ").dropLast().last.flatMap { Double($0) }
+print("  peer, same cluster and endpoint, \(total) jobs: " + (peerLine.isEmpty ? "did not run" : peerLine))
 
 print("\n1. 1,000 jobs to an endpoint that takes 200 ms, one invocation at parallelism 100")
 // Warm-up with one delivery, so the RSS below is the process ready to work, holding one
@@ -174,7 +179,8 @@ for (workers, parallelism) in [(1, 32), (1, 100), (2, 32), (2, 100)] {
 if let wrk = env["BENCH_WRK_RATE"].flatMap(Double.init) {
     ratio("  best end to end / wrk raw POST rate", best / wrk)
 }
-ratio("  best end to end / pgqueuer+aiohttp peer (3,377 jobs/s, issue)", best / 3377)
+if let peerRate { ratio("  best end to end / pgqueuer+aiohttp peer (this run)", best / peerRate) }
+ratio("  best end to end / 3,377 jobs/s (the peer as the issue measured it)", best / 3377)
 
 final class ManagedPeak: @unchecked Sendable {
     private let lock = NSLock()
