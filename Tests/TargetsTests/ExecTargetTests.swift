@@ -2,6 +2,7 @@ import Foundation
 import JobQueue
 import Postgres
 @testable import Targets
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -85,26 +86,38 @@ import Glibc
     @Test func theDeadlineKillsTheWholeGroup() async throws {
         let pidFile = Self.temporaryFile()
         defer { unlink(pidFile) }
-        let outcome = await Self.run(Self.target("hang", [pidFile]), seconds: 0.5)
+        // Long enough for a loaded machine to start the shell and let it write its pids.
+        let outcome = await Self.run(Self.target("hang", [pidFile]), seconds: 3)
         #expect(outcome.failure is CancellationError, "the engine records a time-out: \(outcome)")
         let pids = try String(contentsOfFile: pidFile, encoding: .utf8).split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         #expect(pids.count == 2)
         for pid in pids { #expect(!Self.alive(pid)) }
     }
 
-    @Test func cancellingTheTaskKillsTheProgram() async throws {
+    /// The awaiting path (`run(_:)`): cancelling its task kills the program's group. The task
+    /// runs on Conveyor's own job threads and the test waits on a plain semaphore, so neither
+    /// depends on the cooperative pool, which the suite's blocking tests may hold for minutes.
+    @Test func cancellingTheTaskKillsTheProgram() throws {
         let pidFile = Self.temporaryFile()
         defer { unlink(pidFile) }
         let target = Self.target("hang", [pidFile])
-        let task = Task { await Self.run(target, seconds: 600) }
-        // Generous: other tests may hold the cooperative pool this task needs to start.
-        let started = Date().addingTimeInterval(90)
+        let task = Task(executorPreference: JobThreads.shared) { await Self.run(target, seconds: 600) }
+        let started = Date().addingTimeInterval(120)
         while (try? String(contentsOfFile: pidFile, encoding: .utf8))?.contains(" ") != true, Date() < started {
-            try await Task.sleep(for: .milliseconds(20))
+            Thread.sleep(forTimeInterval: 0.02)
         }
+        try #require((try? String(contentsOfFile: pidFile, encoding: .utf8))?.contains(" ") == true, "the program never started")
         task.cancel()
-        let outcome = await task.value
-        #expect(outcome.failure is CancellationError, "\(outcome)")
+        let finished = DispatchSemaphore(value: 0)
+        let outcome = Mutex<Result<String, any Error>?>(nil)
+        Task(executorPreference: JobThreads.shared) {
+            let value = await task.value
+            outcome.withLock { $0 = value }
+            finished.signal()
+        }
+        #expect(finished.wait(timeout: .now() + 60) == .success)
+        let result = try #require(outcome.withLock { $0 })
+        #expect(result.failure is CancellationError, "\(result)")
         let pids = try String(contentsOfFile: pidFile, encoding: .utf8).split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         for pid in pids { #expect(!Self.alive(pid)) }
     }
