@@ -139,6 +139,17 @@ import Testing
         #expect(try receiver.deliveries().isEmpty, "nothing reached the loopback endpoint")
     }
 
+    /// A bad allowlist is the operator's to fix: PUT says the policy is misconfigured (503),
+    /// and other jobs still run under the strictest policy.
+    @Test func aBadAllowlistStopsNoOtherWork() throws {
+        let h = try Self.harness(environment: ["CONVEYOR_TARGETS_ALLOW_CIDRS": "10.0.0.0/99"])
+        let put = h.call("PUT", "/v1/targets/x", body: #"{"url": "https://hooks.example.com/x"}"#)
+        #expect(put.status == 503, "\(put.json)")
+        #expect(!put.json.jsonText.contains("10.0.0.0/99"), "the envelope names the problem, not the value")
+        let id = try #require(h.enqueue(#"{"kind": "noop", "queue": "\#(h.queue)", "payload": {}}"#).id)
+        #expect(try Self.settle(h, id)["state"]?.stringValue == "completed")
+    }
+
     @Test func anHTTPTargetIsRefusedWhenTheOperatorAllowsOnlyHTTPS() throws {
         let h = try Self.harness()
         #expect(h.call("PUT", "/v1/targets/plain", body: #"{"url": "https://hooks.example.com/x"}"#).status == 201)

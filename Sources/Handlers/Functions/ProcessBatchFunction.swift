@@ -40,7 +40,9 @@ struct ProcessBatchFunction: ConveyorFunction {
         let store = PostgresJobStore(connection: try context.database())
         let functions = TaskJobExecutor(runner: FunctionRunner(functions: context.functions, context: context))
         let databases = context.jobConnectionPool()
-        let tenantTargets = TenantTargets(policy: try context.targetPolicy(),
+        // A misconfigured allowlist (logged) must not stop every other job: the strictest policy
+        // (https only, nothing inside the host's networks) applies instead.
+        let tenantTargets = TenantTargets(policy: (try? context.targetPolicy()) ?? TenantTargets.Policy(),
                                           progress: context.configuration.processorKey.map(ProgressTokens.init)) { org, name in
             guard let databases else { return nil }
             let connection = try databases.checkout()
