@@ -13,13 +13,19 @@ import Testing
         #"{"name": "\#(name)", "target": {"url": "\#(url)", "timeoutSeconds": 5\#(extra)}, "job": {"queue": "\#(queue)", "maxAttempts": \#(maxAttempts), "backoffBaseSeconds": 0.001}}"#
     }
 
-    /// A harness whose manifest adds HTTP target kinds that deliver to `receiver`.
-    static func harness(_ receiver: WebhookReceiver, secret: String, kinds: [(String, String)], capture: LogSecrecyTests.Capture? = nil) throws -> Harness {
+    /// A harness of its own queue whose manifest adds `entries(queue)`, read with `secret` as
+    /// CONVEYOR_WEBHOOK_SECRET.
+    static func harness(secret: String? = nil, capture: LogSecrecyTests.Capture? = nil, entries: (String) -> [String]) throws -> Harness {
         let queue = Harness.newQueue()
         var environment = Harness.environment()
         environment["CONVEYOR_WEBHOOK_SECRET"] = secret
-        let manifest = try Harness.manifest(adding: kinds.map { entry($0.0, url: receiver.base + $0.1, queue: queue) }, environment: environment)
+        let manifest = try Harness.manifest(adding: entries(queue), environment: environment)
         return try Harness(manifest: manifest, queue: queue, capture: capture)
+    }
+
+    /// A harness whose manifest adds HTTP target kinds that deliver to `receiver`.
+    static func harness(_ receiver: WebhookReceiver, secret: String, kinds: [(String, String)], capture: LogSecrecyTests.Capture? = nil) throws -> Harness {
+        try harness(secret: secret, capture: capture) { queue in kinds.map { entry($0.0, url: receiver.base + $0.1, queue: queue) } }
     }
 
     /// Runs process-batch until the job leaves `available`, `scheduled` and `running`.
@@ -116,13 +122,11 @@ import Testing
     static let jobs = Harness.repoRoot.appendingPathComponent("Tests/Fixtures/jobs").path
 
     @Test func programKindsRunThroughProcessBatch() throws {
-        let queue = Harness.newQueue()
-        let manifest = try Harness.manifest(adding: [
+        let h = try Self.harness { queue in [
             #"{"name": "echo-program", "target": {"exec": "\#(Self.jobs)/echo-job", "timeoutSeconds": 5}, "job": {"queue": "\#(queue)", "maxAttempts": 2, "backoffBaseSeconds": 0.001}}"#,
             #"{"name": "busy-program", "target": {"exec": "\#(Self.jobs)/exit-with", "args": ["still busy", "75"], "timeoutSeconds": 5}, "job": {"queue": "\#(queue)", "maxAttempts": 2, "backoffBaseSeconds": 0.001}}"#,
             #"{"name": "slow-program", "target": {"exec": "\#(Self.jobs)/hang", "args": ["/dev/null"], "timeoutSeconds": 0.5}, "job": {"queue": "\#(queue)", "maxAttempts": 1, "backoffBaseSeconds": 0.001}}"#,
-        ], environment: Harness.environment())
-        let h = try Harness(manifest: manifest, queue: queue)
+        ] }
 
         let echo = try #require(h.enqueue(#"{"kind": "echo-program", "idempotencyKey": "thumb-1", "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "payload": {"w": 3}}"#).id)
         let echoJob = try Self.settle(h, echo)
@@ -152,11 +156,10 @@ import Testing
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let tokenFile = directory.appendingPathComponent("token").path, goFile = directory.appendingPathComponent("go").path
-        let queue = Harness.newQueue()
-        let manifest = try Harness.manifest(adding: [
+        let h = try Self.harness { queue in [
             #"{"name": "reporting-program", "target": {"exec": "\#(Self.jobs)/report-then-wait", "args": ["\#(tokenFile)", "\#(goFile)"], "timeoutSeconds": 25}, "job": {"queue": "\#(queue)", "maxAttempts": 1, "backoffBaseSeconds": 1}}"#,
-        ], environment: Harness.environment())
-        let h = try Harness(manifest: manifest, queue: queue)
+        ] }
+        let queue = h.queue
         let id = try #require(h.enqueue(#"{"kind": "reporting-program", "payload": {}}"#).id)
         let other = try #require(h.enqueue(#"{"kind": "noop", "queue": "\#(queue)", "payload": {}}"#).id)
 
@@ -170,7 +173,7 @@ import Testing
         #expect(path == "/v1/jobs/\(id)/progress")
 
         // Another context: the batch holds the harness's own.
-        let caller = FunctionContext(configuration: h.context.configuration, manifest: manifest, logger: h.context.logger)
+        let caller = FunctionContext(configuration: h.context.configuration, manifest: h.context.manifest, logger: h.context.logger)
         func report(_ path: String, _ body: String) -> Answer {
             Answer(response: h.router.handle(HTTPRequest(method: "POST", path: path, headers: ["content-type": "application/json"], body: Data(body.utf8)),
                                              context: caller))
@@ -198,15 +201,12 @@ import Testing
         let receiver = try WebhookReceiver(secrets: [secret])
         let suffix = UUID().uuidString.prefix(8).lowercased()
         let (flaky, gone, slow) = ("flaky-\(suffix)", "gone-\(suffix)", "slow-\(suffix)")
-        let queue = Harness.newQueue()
-        var environment = Harness.environment()
-        environment["CONVEYOR_WEBHOOK_SECRET"] = secret
-        let manifest = try Harness.manifest(adding: [
+        let h = try Self.harness(secret: secret) { queue in [
             Self.entry(flaky, url: receiver.base + "/fail-first/2", queue: queue),
             Self.entry(gone, url: receiver.base + "/status/410", queue: queue),
             #"{"name": "\#(slow)", "target": {"url": "\#(receiver.base)/hang", "timeoutSeconds": 0.3}, "job": {"queue": "\#(queue)", "maxAttempts": 1, "backoffBaseSeconds": 1}}"#,
-        ], environment: environment)
-        let h = try Harness(manifest: manifest, queue: queue)
+        ] }
+        let queue = h.queue
         for kind in [flaky, gone, slow] {
             _ = try Self.settle(h, try #require(h.enqueue(#"{"kind": "\#(kind)", "payload": {}}"#).id))
         }
@@ -230,13 +230,9 @@ import Testing
     @Test func anEndpointThatHangsTimesOutAndTheJobIsNotLeftRunning() throws {
         let secret = WebhookSecret.generate()
         let receiver = try WebhookReceiver(secrets: [secret])
-        let queue = Harness.newQueue()
-        var environment = Harness.environment()
-        environment["CONVEYOR_WEBHOOK_SECRET"] = secret
-        let manifest = try Harness.manifest(adding: [
+        let h = try Self.harness(secret: secret) { queue in [
             #"{"name": "hanging-hook", "target": {"url": "\#(receiver.base)/hang", "timeoutSeconds": 0.5}, "job": {"queue": "\#(queue)", "maxAttempts": 2, "backoffBaseSeconds": 0.001}}"#,
-        ], environment: environment)
-        let h = try Harness(manifest: manifest, queue: queue)
+        ] }
         let id = try #require(h.enqueue(#"{"kind": "hanging-hook", "payload": {}}"#).id)
         let job = try Self.settle(h, id)
         #expect(job["state"]?.stringValue == "dead")
