@@ -19,6 +19,7 @@ struct CronDriver: ParsableCommand {
             Environment: CONVEYOR_URL (e.g. http://127.0.0.1:8080), CONVEYOR_PROCESSOR_KEY, \
             DATABASE_URL (watch only) and CONVEYOR_MANIFEST (default ./functions.json).
             """,
+        version: BuildInfo.version,
         subcommands: [Once.self, Run.self, Watch.self])
 
     /// Runs `body`, turning configuration problems into one line on standard error and exit 2.

@@ -53,5 +53,6 @@ struct FCGIHostCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fcgi-host",
         abstract: "Serve Conveyor's functions over FastCGI (or as a CGI script when GATEWAY_INTERFACE is set).",
+        version: BuildInfo.version,
         subcommands: [ServeCommand.self, ProbeCommand.self, WorkerCommand.self])
 }

@@ -13,6 +13,7 @@ public struct LocalHost: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "local-host",
         abstract: "Run Conveyor functions in process.",
+        version: BuildInfo.version,
         subcommands: [Migrate.self, CreateOrg.self, Invoke.self])
 
     /// Runs `body`, turning configuration and database errors into one line and exit code 2.

@@ -15,7 +15,7 @@ struct HealthFunction: ConveyorFunction {
         guard current else {
             throw APIError(.unavailable, "migrations are pending: run local-host migrate", details: ["migrations": "pending"])
         }
-        return try .json(200, ["status": "ok", "database": "ok", "migrations": "current"])
+        return try .json(200, ["status": "ok", "database": "ok", "migrations": "current", "version": BuildInfo.version])
     }
 }
 

@@ -15,6 +15,8 @@ struct PrometheusMetricsFunction: ConveyorFunction {
 
     static func render(queues: [QueueMetrics], counters: ProcessingCounters) -> String {
         var p = PrometheusText()
+        p.family("conveyor_build_info", .gauge, help: "Always 1; the version label says which Conveyor answers.")
+        p.sample("conveyor_build_info", ["version": BuildInfo.version], 1)
         p.family("conveyor_queue_jobs", .gauge, help: "Jobs in the table by queue and state (waiting is due, delayed is not yet due).")
         for q in queues {
             for (state, n) in [("waiting", q.waiting), ("delayed", q.delayed), ("active", q.active),
