@@ -13,6 +13,7 @@ struct JSONWriter {
     init(capacity: Int = 256) { text.reserveCapacity(capacity) }
 
     mutating func beginObject() { separator(); text += "{"; needsComma = false }
+    mutating func beginObject(_ name: String) { key(name); text += "{"; needsComma = false }
     mutating func endObject() { text += "}"; needsComma = true }
     mutating func beginArray(_ name: String) { key(name); text += "["; needsComma = false }
     mutating func endArray() { text += "]"; needsComma = true }
@@ -22,6 +23,8 @@ struct JSONWriter {
         if let value { JSONValue.writeString(value, to: &text) } else { text += "null" }
     }
 
+    /// A JSON value as it is, every digit of its numbers kept.
+    mutating func field(_ name: String, json value: JSONValue) { key(name); value.write(to: &text) }
     mutating func field(_ name: String, _ value: Int64) { key(name); text += String(value) }
     mutating func field(_ name: String, _ value: Int) { key(name); text += String(value) }
     mutating func field(_ name: String, _ value: Double) {

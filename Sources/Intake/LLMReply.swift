@@ -95,6 +95,7 @@ struct LLMReply: Equatable {
         switch value {
         case .int(let i)?: return Double(i)
         case .double(let d)? where d.isFinite: return d
+        case .number(let t)?: return Double(t).flatMap { $0.isFinite ? $0 : nil }
         case .string(let s)?: return Double(s.trimmingWhitespace).flatMap { $0.isFinite ? $0 : nil }
         default: return nil
         }

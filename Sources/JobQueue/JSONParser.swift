@@ -248,8 +248,10 @@ public struct JSONParser {
         }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         if isInteger, let i = Int64(text) { return .int(i) }
-        guard let d = Double(text), d.isFinite else { throw SyntaxError(message: "number out of range", offset: start) }
-        return .double(d)
+        // Every digit is kept, as jsonb keeps it: a literal no double holds exactly stays text.
+        if let d = Double(text), d.isFinite, JSONNumber.sameNumber("\(d)", text) { return .double(d) }
+        guard JSONNumber.isStorable(text) else { throw SyntaxError(message: "number out of range", offset: start) }
+        return .number(text)
     }
 
     @inline(__always) func isDigit(_ b: UInt8) -> Bool { b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") }

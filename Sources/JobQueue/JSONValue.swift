@@ -3,11 +3,15 @@ import FoundationEssentials
 /// An arbitrary JSON document, used for job payloads and results whose shape the engine does not know.
 ///
 /// Integers are kept apart from doubles so that ids and counters survive a round trip exactly.
+/// A number that neither holds exactly (`12345678901234567890`, `0.1000000000000000000001`,
+/// `1e400`) is kept as its literal text, as jsonb's numeric keeps every digit.
 public enum JSONValue: Sendable, Hashable {
     case null
     case bool(Bool)
     case int(Int64)
     case double(Double)
+    /// A valid JSON number literal that no `Int64` or `Double` holds exactly.
+    case number(String)
     case string(String)
     case array([JSONValue])
     case object([String: JSONValue])
@@ -29,6 +33,16 @@ public enum JSONValue: Sendable, Hashable {
         switch self {
         case .int(let i): return i
         case .double(let d) where d.rounded() == d && abs(d) < 9.0e15: return Int64(d)
+        default: return nil
+        }
+    }
+
+    /// The value as a double when it is a number (nearest double for a literal), or nil.
+    public var doubleValue: Double? {
+        switch self {
+        case .int(let i): return Double(i)
+        case .double(let d): return d
+        case .number(let t): return Double(t)
         default: return nil
         }
     }
@@ -65,7 +79,8 @@ public enum JSONValue: Sendable, Hashable {
         try JSONParser.parse(Array(text.utf8))
     }
 
-    func write(to out: inout String) {
+    /// Appends the value as compact JSON text.
+    public func write(to out: inout String) {
         switch self {
         case .null: out += "null"
         case .bool(let b): out += b ? "true" : "false"
@@ -73,6 +88,7 @@ public enum JSONValue: Sendable, Hashable {
         case .double(let d):
             // JSON has no NaN or infinity; the decoder never produces them.
             out += d.isFinite ? "\(d)" : "null"
+        case .number(let t): out += t
         case .string(let s): JSONValue.writeString(s, to: &out)
         case .array(let a):
             out += "["
@@ -142,6 +158,14 @@ extension JSONValue: Codable {
         case .bool(let b): try c.encode(b)
         case .int(let i): try c.encode(i)
         case .double(let d): try c.encode(d)
+        case .number(let t):
+            // JSONEncoder cannot write a literal; Decimal keeps up to 38 digits, which covers
+            // any integer of 128 bits. Longer literals are written exactly by JSONValue's own writer.
+            if let decimal = Decimal(string: t), JSONNumber.sameNumber(decimal.description, t) {
+                try c.encode(decimal)
+            } else {
+                try c.encode(Double(t) ?? 0)
+            }
         case .string(let s): try c.encode(s)
         case .array(let a): try c.encode(a)
         case .object(let o): try c.encode(o)

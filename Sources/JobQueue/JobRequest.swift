@@ -69,6 +69,8 @@ public struct JobRequest: Sendable {
             case nil, .null?: return nil
             case .int(let i)?: return Double(i)
             case .double(let d)?: return d
+            // Out of a double's range: the range checks below refuse it.
+            case .number(let t)?: return Double(t) ?? .infinity
             default: throw JobQueueError.invalid(path(name), "must be a number of seconds")
             }
         }
@@ -79,7 +81,7 @@ public struct JobRequest: Sendable {
         delaySeconds = try seconds("delaySeconds")
         if let text = try string("runAt") {
             guard let date = Timestamp.parse(text) else {
-                throw JobQueueError.invalid(path("runAt"), "must be an RFC 3339 timestamp such as 2026-01-31T09:30:00Z")
+                throw JobQueueError.invalid(path("runAt"), "must be an RFC 3339 timestamp of a date and time that exist, such as 2026-01-31T09:30:00Z")
             }
             runAt = date
         } else {

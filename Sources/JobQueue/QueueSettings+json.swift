@@ -36,6 +36,7 @@ extension QueueSettings {
             switch value {
             case .int(let i)?: d = Double(i)
             case .double(let x)?: d = x
+            case .number(let t)?: d = Double(t) ?? .infinity
             default: throw JobQueueError.invalid(path(field), "must be a number of seconds from \(range.lowerBound) to \(range.upperBound)")
             }
             guard d.isFinite, range.contains(d) else {

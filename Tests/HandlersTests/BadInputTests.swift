@@ -51,6 +51,8 @@ struct BadInputTests {
              status: 422, code: "invalid_input", field: "maxJobs"),
         Case(name: "process-batch bad queue", path: "/v1/process-batch", body: #"{"queues":["NO SPACES"]}"#, key: .processor,
              status: 422, code: "invalid_input", field: "queues[0]"),
+        Case(name: "process-batch misspelt option", path: "/v1/process-batch", body: #"{"queue":["default"]}"#, key: .processor,
+             status: 422, code: "invalid_input", field: "queue"),
         Case(name: "body over the limit", path: "/v1/process-batch", body: "{" + String(repeating: " ", count: 5000) + "}", key: .processor,
              status: 413, code: "payload_too_large"),
         Case(name: "wrong method", method: "DELETE", body: nil, status: 405, code: "method_not_allowed"),

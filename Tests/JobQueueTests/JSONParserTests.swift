@@ -10,7 +10,19 @@ struct JSONParserTests {
         ("0", .int(0)),
         ("-12", .int(-12)),
         ("9223372036854775807", .int(Int64.max)),
-        ("9223372036854775808", .double(9223372036854775808)),
+        // Past Int64 and not exactly a double: kept as written, as jsonb keeps numeric.
+        ("9223372036854775808", .number("9223372036854775808")),
+        ("12345678901234567890", .number("12345678901234567890")),
+        ("3.14159265358979323846264338327950288", .number("3.14159265358979323846264338327950288")),
+        ("0.1000000000000000000001", .number("0.1000000000000000000001")),
+        ("1e400", .number("1e400")),
+        ("-1E-400", .number("-1E-400")),
+        // Exactly a double, whatever the spelling: a double.
+        ("1e20", .double(1e20)),
+        ("100000000000000000000", .double(1e20)),
+        ("0.10", .double(0.1)),
+        ("-0.0", .double(-0.0)),
+        ("1.7976931348623157e308", .double(.greatestFiniteMagnitude)),
         ("1.5", .double(1.5)),
         ("-2e3", .double(-2000)),
         ("1E-2", .double(0.01)),
@@ -26,7 +38,9 @@ struct JSONParserTests {
     }
 
     @Test(arguments: [
-        "", " ", "nul", "tru", "01", "-", "1.", ".5", "1e", "+1", "NaN", "Infinity", "1e400",
+        "", " ", "nul", "tru", "01", "-", "1.", ".5", "1e", "+1", "NaN", "Infinity",
+        // Past what PostgreSQL's numeric stores.
+        "1e131072", "1e-16384",
         "[1,]", "[1 2]", "{\"a\":1,}", "{\"a\" 1}", "{a:1}", "{'a':1}", "\"unterminated", "\"tab\there\"",
         "\"\\x\"", "\"\\ud800\"", "\"\\udc00x\"", "\"\\u12\"", "[1]]", "{} {}", "// c\n1",
         "{\"a\":1,\"a\":2}",
@@ -46,6 +60,15 @@ struct JSONParserTests {
         #expect(throws: JSONParser.SyntaxError.self) { try JSONValue.parse(deep) }
         let ok = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
         #expect(throws: Never.self) { try JSONValue.parse(ok) }
+    }
+
+    /// A literal kept as text is written back digit for digit.
+    @Test(arguments: ["12345678901234567890", "-98765432109876543210987654321", "3.14159265358979323846264338327950288",
+                      "1e400", "2.5E-330", "1e131071", "1e-16383"])
+    func longNumbersKeepEveryDigit(literal: String) throws {
+        let value = try JSONValue.parse("{\"n\":\(literal)}")
+        #expect(value.jsonText == "{\"n\":\(literal)}")
+        #expect(value["n"]?.intValue == nil)
     }
 
     @Test func roundTripsThroughText() throws {

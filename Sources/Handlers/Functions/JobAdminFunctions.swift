@@ -20,7 +20,7 @@ struct ListAdminJobsFunction: ConveyorFunction {
         let limit = try AdminInput.whole(q["limit"], field: "limit", in: 1...200) ?? 50
         let before = try AdminInput.whole(q["before"], field: "before", in: 1...Int.max).map(Int64.init)
         let page = try PostgresJobStore(connection: context.database()).adminJobs(state: state, queue: queue, kind: kind, limit: limit, before: before)
-        return try .json(200, ListJobsFunction.PageBody(jobs: page.jobs.map(JobBody.init), nextCursor: page.nextCursor))
+        return JobBody.page(page.jobs, nextCursor: page.nextCursor)
     }
 }
 
@@ -33,7 +33,7 @@ struct RetryJobFunction: ConveyorFunction {
         let id = try AdminInput.jobId(invocation)
         let job = try PostgresJobStore(connection: context.database()).retryDeadJob(id: id)
         context.logger.info("dead job retried", metadata: ["job": "\(id)"])
-        return try .json(200, JobBody(job))
+        return JobBody(job).response
     }
 }
 
@@ -46,7 +46,7 @@ struct CancelJobFunction: ConveyorFunction {
         let id = try AdminInput.jobId(invocation)
         let job = try PostgresJobStore(connection: context.database()).cancelJob(id: id)
         context.logger.info("job cancelled", metadata: ["job": "\(id)"])
-        return try .json(200, JobBody(job))
+        return JobBody(job).response
     }
 }
 

@@ -12,7 +12,7 @@ struct JobStatusFunction: ConveyorFunction {
               let job = try PostgresJobStore(connection: context.database()).job(id: id, orgId: org) else {
             throw APIError(.notFound, "no such job")
         }
-        return try .json(200, JobBody(job))
+        return JobBody(job).response
     }
 }
 
@@ -47,39 +47,72 @@ struct ListJobsFunction: ConveyorFunction {
         if let limit = paging.limit { filter.limit = limit }
         filter.before = paging.before
         let page = try PostgresJobStore(connection: context.database()).jobs(orgId: org, filter: filter)
-        return try .json(200, PageBody(jobs: page.jobs.map(JobBody.init), nextCursor: page.nextCursor))
-    }
-
-    struct PageBody: Encodable {
-        var jobs: [JobBody]
-        var nextCursor: Int64?
+        return JobBody.page(page.jobs, nextCursor: page.nextCursor)
     }
 }
 
-/// A job as the API shows it.
-struct JobBody: Encodable {
-    var id: Int64
-    var queue: String
-    var kind: String
-    var state: JobState
-    var priority: Int
-    var attempt: Int
-    var maxAttempts: Int
-    var runAt: Date
-    var payload: JSONValue?
-    var result: JSONValue?
-    var errors: [JobErrorEntry]
-    var progress: JobProgress?
-    var idempotencyKey: String?
-    var durationMs: Int?
-    var createdAt: Date
-    var startedAt: Date?
-    var finishedAt: Date?
+/// A job as the API shows it. Written by hand, not by JSONEncoder: the payload and result keep
+/// every digit of their numbers (JSONEncoder would round them through a double).
+struct JobBody {
+    let job: Job
 
-    init(_ j: Job) {
-        id = j.id; queue = j.queue; kind = j.kind; state = j.state; priority = j.priority; attempt = j.attempt
-        maxAttempts = j.maxAttempts; runAt = j.runAt; payload = j.payload; result = j.result; errors = j.errors
-        progress = j.progress; idempotencyKey = j.idempotencyKey; durationMs = j.durationMs; createdAt = j.createdAt
-        startedAt = j.startedAt; finishedAt = j.finishedAt
+    init(_ job: Job) { self.job = job }
+
+    /// Keys in sorted order, as the encoder wrote them before.
+    func write(to w: inout JSONWriter) {
+        let j = job
+        w.beginObject()
+        w.field("attempt", j.attempt)
+        w.field("createdAt", j.createdAt)
+        if let d = j.durationMs { w.field("durationMs", d) }
+        w.beginArray("errors")
+        for e in j.errors {
+            w.beginObject()
+            w.field("at", e.at)
+            w.field("attempt", e.attempt)
+            if let d = e.durationMs { w.field("durationMs", d) }
+            w.field("message", e.message)
+            if let r = e.rescued { w.field("rescued", r) }
+            w.endObject()
+        }
+        w.endArray()
+        if let f = j.finishedAt { w.field("finishedAt", f) }
+        w.field("id", j.id)
+        if let k = j.idempotencyKey { w.field("idempotencyKey", k) }
+        w.field("kind", j.kind)
+        w.field("maxAttempts", j.maxAttempts)
+        if let p = j.payload { w.field("payload", json: p) }
+        w.field("priority", j.priority)
+        if let p = j.progress {
+            w.beginObject("progress")
+            if let m = p.message { w.field("message", m) }
+            w.field("percent", p.percent)
+            w.endObject()
+        }
+        w.field("queue", j.queue)
+        if let r = j.result { w.field("result", json: r) }
+        w.field("runAt", j.runAt)
+        if let s = j.startedAt { w.field("startedAt", s) }
+        w.field("state", j.state.rawValue)
+        w.endObject()
+    }
+
+    /// One job as a 200 answer.
+    var response: HTTPResponse {
+        var w = JSONWriter(capacity: 512)
+        write(to: &w)
+        return .json(200, raw: w.data)
+    }
+
+    /// A page of jobs as a 200 answer.
+    static func page(_ jobs: [Job], nextCursor: Int64?) -> HTTPResponse {
+        var w = JSONWriter(capacity: 256 + jobs.count * 384)
+        w.beginObject()
+        w.beginArray("jobs")
+        for j in jobs { JobBody(j).write(to: &w) }
+        w.endArray()
+        if let nextCursor { w.field("nextCursor", nextCursor) }
+        w.endObject()
+        return .json(200, raw: w.data)
     }
 }

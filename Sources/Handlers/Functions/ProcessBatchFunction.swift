@@ -35,7 +35,9 @@ struct ProcessBatchFunction: ConveyorFunction {
     static let maxJobsLimit = 10_000
 
     func handle(_ invocation: Invocation, context: FunctionContext) throws -> HTTPResponse {
-        let body = try BodyDecoder.decode(Body.self, from: invocation.request, emptyMeans: "{}")
+        // A misspelt option must not silently run a batch over every queue.
+        let body = try BodyDecoder.decode(Body.self, from: invocation.request, emptyMeans: "{}",
+                                          allowed: ["queues", "maxJobs", "maxSeconds", "leaseSeconds", "parallelism", "waitSeconds"])
         let options = try Self.options(body)
         let store = PostgresJobStore(connection: try context.database())
         let functions = TaskJobExecutor(runner: FunctionRunner(functions: context.functions, context: context))
