@@ -23,7 +23,16 @@ public enum Timestamp {
             + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(ms), 3))Z"
     }
 
-    /// Parses an RFC 3339 timestamp; nil when the text is not one.
+    /// Days in a month of the proleptic Gregorian calendar.
+    static func daysIn(month: Int, year: Int) -> Int {
+        switch month {
+        case 2: return year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
+    }
+
+    /// Parses an RFC 3339 timestamp; nil when the text is not one or names no real instant.
     public static func parse(_ text: String) -> Date? {
         let u = Array(text.utf8)
         var i = 0
@@ -47,7 +56,9 @@ public enum Timestamp {
         guard i < u.count, u[i] == 84 || u[i] == 116 || u[i] == 32 else { return nil }
         i += 1
         guard let hour = digits(2), expect(58), let minute = digits(2), expect(58), let second = digits(2) else { return nil }
-        guard (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61 else { return nil }
+        // A date that does not exist (2026-02-31) is refused, never rolled into the next month.
+        guard (1...12).contains(month), (1...daysIn(month: month, year: year)).contains(day),
+              hour < 24, minute < 60, second < 61 else { return nil }
         var fraction = 0.0
         if i < u.count, u[i] == 46 {
             i += 1
@@ -70,6 +81,7 @@ public enum Timestamp {
             var om = 0
             if i < u.count, u[i] == 58 { i += 1 }
             if i < u.count { guard let m = digits(2) else { return nil }; om = m }
+            guard oh < 24, om < 60 else { return nil }
             offset = sign * (oh * 3600 + om * 60)
         } else {
             return nil

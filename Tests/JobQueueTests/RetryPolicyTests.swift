@@ -43,27 +43,3 @@ struct RetryPolicyTests {
         #expect(delays.count > 40)
     }
 }
-
-struct TimestampTests {
-    @Test(arguments: [
-        ("2026-11-22T17:44:18Z", 1_795_369_458.0),
-        ("2026-11-22T17:44:18.250Z", 1_795_369_458.25),
-        ("2026-11-22 17:44:18.123456+00", 1_795_369_458.123456),
-        ("2026-11-22T18:44:18+01:00", 1_795_369_458.0),
-        ("2026-11-22T16:14:18-0130", 1_795_369_458.0),
-    ])
-    func parses(text: String, seconds: Double) throws {
-        let date = try #require(Timestamp.parse(text))
-        #expect(abs(date.timeIntervalSince1970 - seconds) < 1e-5)
-    }
-
-    @Test(arguments: ["", "2026-11-22", "2026-13-01T00:00:00Z", "2026-11-22T17:44:18", "2026-11-22T17:44:18Zjunk", "tomorrow"])
-    func rejects(text: String) {
-        #expect(Timestamp.parse(text) == nil)
-    }
-
-    @Test func formatsRoundTrip() throws {
-        let date = try #require(Timestamp.parse("2026-01-02T03:04:05.678Z"))
-        #expect(Timestamp.format(date) == "2026-01-02T03:04:05.678Z")
-    }
-}
