@@ -49,6 +49,28 @@ public final class Connection: Sendable {
         return try Connection(url: url, applicationName: applicationName)
     }
 
+    /// Bounds the statements sent from now on: each may run `statementMs` and wait for a lock
+    /// `lockMs` (0 means no bound), then fails with SQLSTATE 57014 or 55P03. Set with one
+    /// round trip before the next statement outside a transaction, and only when it changes.
+    public func bound(_ bounds: TimeBounds?) {
+        session.withLock { $0.wantedTimeouts = bounds }
+    }
+
+    /// The value libpq uses for a connection option (`connect_timeout`, `keepalives_idle`, …),
+    /// whether the URL or a default set it; nil when unset.
+    public func option(_ keyword: String) -> String? {
+        session.withLock { session in
+            guard let options = PQconninfo(session.conn) else { return nil }
+            defer { PQconninfoFree(options) }
+            var i = 0
+            while let k = options[i].keyword {
+                if String(cString: k) == keyword { return options[i].val.map { String(cString: $0) } }
+                i += 1
+            }
+            return nil
+        }
+    }
+
     /// Runs one statement; interpolated values travel as bind parameters (text format,
     /// types inferred by the server).
     @discardableResult

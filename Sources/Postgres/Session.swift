@@ -33,6 +33,11 @@ struct Session {
     /// Numbers statement names; never reused on this connection, so a name cannot collide with a
     /// statement the server still holds after a partial DEALLOCATE.
     var preparedSerial = 0
+    /// The time bounds the caller wants for the statements it sends next; nil leaves the
+    /// server's. Applied lazily, outside a transaction, only when they change.
+    var wantedTimeouts: TimeBounds?
+    /// The time bounds this backend runs under, as far as we set them; nil after a reconnect.
+    var appliedTimeouts: TimeBounds?
 
     init(conn: OpaquePointer) {
         self.conn = conn
@@ -46,9 +51,19 @@ struct Session {
 
     /// Opens the connection. The URL (or conninfo) goes in as `dbname` with expansion on,
     /// so it may set anything; `application_name` and `client_encoding` come after it and win.
+    /// Defaults that come before `dbname`, so the URL may override any of them: a server that
+    /// does not answer costs 5 s, not the kernel's minutes, and a peer that vanishes (a pulled
+    /// cable, a failover) is noticed within about a minute by TCP keepalives and the user timeout.
+    static let connectDefaults: [(String, String)] = [
+        ("connect_timeout", "5"), ("keepalives", "1"), ("keepalives_idle", "30"),
+        ("keepalives_interval", "10"), ("keepalives_count", "3"), ("tcp_user_timeout", "60000"),
+    ]
+
     static func connect(url: String, applicationName: String) throws -> OpaquePointer {
-        let conn = LibPQStrings.withArray(["dbname", "application_name", "client_encoding"]) { keywords in
-            LibPQStrings.withArray([url, applicationName, "UTF8"]) { values in
+        let keywords = connectDefaults.map(\.0) + ["dbname", "application_name", "client_encoding"]
+        let given = connectDefaults.map(\.1) + [url, applicationName, "UTF8"]
+        let conn = LibPQStrings.withArray(keywords) { keywords in
+            LibPQStrings.withArray(given) { values in
                 PQconnectdbParams(keywords, values, 1)
             }
         }
@@ -79,6 +94,7 @@ struct Session {
         PQreset(conn)
         // A new backend knows none of the old one's prepared statements.
         prepared.removeAll()
+        appliedTimeouts = nil
         notices.fatalSeen = false
         serverInTransaction = false
         guard isConnectionOK else {
@@ -101,6 +117,10 @@ struct Session {
         if inTransaction { return }
         if needsReset || !connectionLooksAlive() {
             try reset()
+        }
+        if let wanted = wantedTimeouts, wanted != appliedTimeouts {
+            _ = try finish(PQexec(conn, "SET statement_timeout = \(wanted.statementMs); SET lock_timeout = \(wanted.lockMs)"))
+            appliedTimeouts = wanted
         }
     }
 
