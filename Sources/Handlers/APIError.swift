@@ -24,12 +24,31 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
     public var code: Code
     public var message: String
     public var details: [String: JSONValue]
+    /// Seconds a client should wait before trying again (`Retry-After` on 429 and 503); nil
+    /// means the default of the status.
+    public var retryAfterSeconds: Int?
 
-    public init(_ code: Code, _ message: String, details: [String: JSONValue] = [:]) {
+    public init(_ code: Code, _ message: String, details: [String: JSONValue] = [:], retryAfterSeconds: Int? = nil) {
         self.code = code
         self.message = message
         self.details = details
+        self.retryAfterSeconds = retryAfterSeconds
     }
+
+    /// The headers a status calls for (RFC 9110): `WWW-Authenticate` with a 401 (a key goes as
+    /// `Authorization: Bearer` or `x-api-key`), `Retry-After` with a 429 or a 503.
+    public var headers: [(String, String)] {
+        switch code {
+        case .unauthorized: return [("WWW-Authenticate", #"Bearer realm="conveyor""#)]
+        case .rateLimited: return [("Retry-After", String(max(1, retryAfterSeconds ?? 1)))]
+        case .unavailable: return [("Retry-After", String(max(1, retryAfterSeconds ?? Self.unavailableRetryAfter)))]
+        default: return []
+        }
+    }
+
+    /// What a 503 without a better estimate asks a client to wait: long enough for a database
+    /// restart or a held lock to pass, short enough not to stall a queue.
+    static let unavailableRetryAfter = 2
 
     /// The HTTP status of each code: the only place statuses are decided.
     public var status: Int {
@@ -78,6 +97,11 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
             self.init(mail: e)
         case let e as PostgresError where e.isConnectionFailure:
             self.init(.unavailable, "the database is unreachable; retry shortly")
+        case let e as PostgresError where e.sqlState.map(TimeBounds.sqlStates.contains) == true:
+            // statement_timeout or lock_timeout: the database is busy (a held lock, a slow
+            // statement), and nothing of this request was kept.
+            self.init(.unavailable, "the database is busy and this request ran past its time bound; retry shortly",
+                      retryAfterSeconds: 1)
         case let e as PostgresError where e.sqlState == "42P01":
             // undefined_table: the schema was never migrated, an operator's fix, not a bug.
             self.init(.unavailable, "the database is not migrated yet: run local-host migrate")

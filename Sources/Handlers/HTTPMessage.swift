@@ -10,6 +10,15 @@ public struct HTTPRequest: Sendable {
     /// Header names in lowercase.
     public var headers: [String: String]
     public var body: Data
+    /// When the front door handed the request on (nginx's `$msec` as REQUEST_START): the time
+    /// it waited for a worker comes off the function's time bound. Nil when unknown.
+    public var receivedAt: Date?
+    /// The front door's id of the request (nginx's `$request_id` as REQUEST_ID), for logs and
+    /// the error envelope. Nil when none came, or when it was not a plain token.
+    public var requestId: String?
+    /// True when the request reached the front door over TLS (nginx's `$https` as HTTPS). Never
+    /// taken from a client's header.
+    public var isSecure = false
 
     public init(method: String, path: String, query: [String: String] = [:], headers: [String: String] = [:], body: Data = Data()) {
         self.method = method.uppercased()
@@ -47,7 +56,17 @@ public struct HTTPResponse: Sendable {
 
     /// The error envelope with the error's status.
     public static func error(_ error: APIError) -> HTTPResponse {
-        json(error.status, raw: Data(error.envelopeJSON.utf8))
+        var r = json(error.status, raw: Data(error.envelopeJSON.utf8))
+        r.headers += error.headers
+        return r
+    }
+
+    /// The response with `Location` naming what it created (201) or where to follow it (202),
+    /// as a path on this site. Path segments are percent-encoded.
+    public func located(_ segments: String...) -> HTTPResponse {
+        var r = self
+        r.headers.append(("Location", "/" + segments.map(PercentDecoding.encodeSegment).joined(separator: "/")))
+        return r
     }
 
     /// The value of a header, by case-insensitive name.

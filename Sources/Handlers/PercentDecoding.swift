@@ -21,6 +21,25 @@ public enum PercentDecoding {
         return String(validating: out, as: UTF8.self)
     }
 
+    /// Encodes one path segment: unreserved characters stay, every other byte becomes `%XX`,
+    /// so a name can never put CR, LF or a slash into a header or a path.
+    public static func encodeSegment(_ text: String) -> String {
+        var out = ""
+        for b in text.utf8 {
+            switch b {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                out.unicodeScalars.append(Unicode.Scalar(b))
+            default:
+                let digits = Array("0123456789ABCDEF".unicodeScalars)
+                out += "%"
+                out.unicodeScalars.append(digits[Int(b >> 4)])
+                out.unicodeScalars.append(digits[Int(b & 15)])
+            }
+        }
+        return out
+    }
+
     static func hex(_ c: UInt8) -> UInt8? {
         switch c {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")

@@ -111,7 +111,8 @@ struct EnqueueFunction: BatchingFunction {
     static func response(_ result: EnqueuedJob) -> HTTPResponse {
         var w = JSONWriter()
         result.write(to: &w)
-        return .json(result.duplicate ? 200 : 201, raw: w.data)
+        let r = HTTPResponse.json(result.duplicate ? 200 : 201, raw: w.data)
+        return result.duplicate ? r : r.located("v1", "jobs", String(result.id))
     }
 
     func enqueueBatch(_ entries: [JSONValue], body: JSONValue, org: Int64, trace: String?, context: FunctionContext) throws -> HTTPResponse {

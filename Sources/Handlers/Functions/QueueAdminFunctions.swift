@@ -63,7 +63,8 @@ enum QueuePath {
         if result.changed {
             context.logger.info("queue settings changed", metadata: ["queue": "\(queue)", "settings": "\(result.settings.json.jsonText)"])
         }
-        return .json(result.created ? 201 : 200, raw: Data(result.settings.json.jsonText.utf8))
+        let r = HTTPResponse.json(result.created ? 201 : 200, raw: Data(result.settings.json.jsonText.utf8))
+        return result.created ? r.located("v1", "queues", queue) : r
     }
 }
 

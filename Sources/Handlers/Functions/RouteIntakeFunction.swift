@@ -52,9 +52,11 @@ struct RouteIntakeFunction: ConveyorFunction {
                 case .existing(let id):
                     let job = try service.deferRouting(requestId: id, job: template, orgId: org)
                     return try .json(202, Deferred(requestId: id, jobId: job.id, queue: job.queue, runAt: job.runAt))
+                        .located("v1", "jobs", String(job.id))
                 case .new(let new):
                     let (request, job) = try service.createAndDefer(new, job: template, orgId: org)
                     return try .json(202, Deferred(requestId: request.id, jobId: job.id, queue: job.queue, runAt: job.runAt))
+                        .located("v1", "jobs", String(job.id))
                 }
             }
             switch input.target {
@@ -63,6 +65,7 @@ struct RouteIntakeFunction: ConveyorFunction {
             case .new(let new):
                 let request = try service.create(new, orgId: org)
                 return try answer(service.route(requestId: request.id, orgId: org, attempt: .direct), status: 201, direct: true)
+                    .located("v1", "intake", String(request.id))
             }
         }
     }

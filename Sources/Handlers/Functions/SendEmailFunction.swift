@@ -70,6 +70,7 @@ struct SendEmailFunction: ConveyorFunction {
         let enqueued = try PostgresJobStore(connection: context.database()).enqueue([job], orgId: org)[0]
         return try .json(202, Accepted(jobId: enqueued.id, messageId: enqueued.duplicate ? nil : message.messageID.value,
                                        duplicate: enqueued.duplicate ? true : nil))
+            .located("v1", "jobs", String(enqueued.id))
     }
 
     /// The 202 answer. A duplicate idempotency key answers with the first job; its Message-ID

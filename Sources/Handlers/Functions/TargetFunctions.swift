@@ -85,7 +85,8 @@ struct PutTargetFunction: ConveyorFunction {
         do {
             let (target, secret) = try TargetFunctions.store(context).put(orgId: org, name: name, url: body.url,
                                                                           timeoutMs: JobKinds.milliseconds(timeout), maxPerOrg: context.maxTargetsPerOrg)
-            return .json(secret == nil ? 200 : 201, raw: TargetFunctions.write(target, secret: secret))
+            let r = HTTPResponse.json(secret == nil ? 200 : 201, raw: TargetFunctions.write(target, secret: secret))
+            return secret == nil ? r : r.located("v1", "targets", name)
         } catch TenantTargetError.tooMany(let cap) {
             throw APIError(.conflict, "this org has \(cap) targets, the most it may have; delete one first", details: ["limit": .int(Int64(cap))])
         }
