@@ -15,6 +15,25 @@ extension HTTPRequest {
         if let length = params["CONTENT_LENGTH"], !length.isEmpty { headers["content-length"] = length }
         self.init(method: params.method, path: Self.path(cgi: params),
                   query: Self.decodeQuery(params["QUERY_STRING"] ?? ""), headers: headers, body: body)
+        receivedAt = params["REQUEST_START"].flatMap(Self.frontDoorTime)
+        requestId = params["REQUEST_ID"].flatMap(Self.requestIdToken)
+        isSecure = params["HTTPS"].map { $0.lowercased() == "on" } ?? false
+    }
+
+    /// `$msec` (seconds since the epoch, to the millisecond) when it is sane: a clock that is
+    /// off by more than an hour (another host's) is ignored rather than trusted.
+    static func frontDoorTime(_ text: String) -> Date? {
+        guard let seconds = Double(text), seconds.isFinite else { return nil }
+        let date = Date(timeIntervalSince1970: seconds)
+        return abs(date.timeIntervalSinceNow) < 3600 ? date : nil
+    }
+
+    /// A request id as nginx makes them (32 hex digits), or any plain token up to 64 characters.
+    static func requestIdToken(_ text: String) -> String? {
+        guard (1...64).contains(text.utf8.count),
+              text.utf8.allSatisfy({ $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || ($0 >= 48 && $0 <= 57) || ($0 | 0x20 >= 97 && $0 | 0x20 <= 122) })
+        else { return nil }
+        return text
     }
 
     static func path(cgi params: FCGIParams) -> String {

@@ -36,6 +36,20 @@ public final class FunctionContext {
     /// stops working within this time. 0 asks every time.
     public var tenantKeyTTL = TenantKeyCache.defaultTTL
 
+    /// The bounds the database work of the function now running gets: its `timeoutSeconds` as
+    /// statement_timeout, `lockTimeoutSeconds` as lock_timeout. Set by the router per request,
+    /// and by process-batch per job from the job's deadline.
+    public var timeBounds: TimeBounds?
+    /// `CONVEYOR_DB_LOCK_TIMEOUT_SECONDS` (default 3): the longest any statement waits for a lock.
+    public private(set) lazy var lockTimeoutSeconds: Double = {
+        guard let text = configuration["CONVEYOR_DB_LOCK_TIMEOUT_SECONDS"] else { return 3 }
+        guard let seconds = Double(text), seconds.isFinite, seconds >= 0 else {
+            logger.error("CONVEYOR_DB_LOCK_TIMEOUT_SECONDS is not a number of seconds; using 3")
+            return 3
+        }
+        return seconds
+    }()
+
     public init(configuration: Configuration = Configuration(), manifest: FunctionManifest,
                 logger: Logger = Logger(label: "conveyor"), connection: Connection? = nil) {
         self.configuration = configuration
@@ -91,6 +105,12 @@ public final class FunctionContext {
 
     /// The worker's connection, opened on first use. A database that cannot be reached is a 503.
     public func database() throws -> Connection {
+        let c = try openDatabase()
+        c.bound(timeBounds)
+        return c
+    }
+
+    private func openDatabase() throws -> Connection {
         if let connection { return connection }
         if let jobDatabases {
             if let jobConnection { return jobConnection }

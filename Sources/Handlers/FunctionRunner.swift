@@ -22,6 +22,7 @@ struct FunctionRunner: JobRunner {
     let logger: Logger
     let databases: ConnectionPool?
     let pool: BlockingPool
+    let lockTimeoutSeconds: Double
 
     init(functions: [String: any ConveyorFunction], context: FunctionContext, pool: BlockingPool = .shared) {
         self.functions = functions
@@ -29,6 +30,7 @@ struct FunctionRunner: JobRunner {
         self.manifest = context.manifest
         self.logger = context.logger
         self.databases = context.jobConnectionPool()
+        self.lockTimeoutSeconds = context.lockTimeoutSeconds
         self.pool = pool
     }
 
@@ -39,14 +41,18 @@ struct FunctionRunner: JobRunner {
         let request = HTTPRequest(method: "POST", path: "", headers: ["content-type": "application/json"], body: Data(job.job.payload.text.utf8))
         let invocation = Invocation(request: request, caller: .tenant(orgId: job.job.orgId), job: job)
         let (configuration, manifest, logger, databases) = (self.configuration, self.manifest, self.logger, self.databases)
+        // The job's statements end by its deadline; the lock bound is the deployment's.
+        let bounds = TimeBounds(statementSeconds: max(job.remainingSeconds, 0.05), lockSeconds: lockTimeoutSeconds)
         let response: HTTPResponse
         if let function = function as? any AsyncJobFunction {
             let context = FunctionContext(job: configuration, manifest: manifest, logger: logger, databases: databases)
+            context.timeBounds = bounds
             defer { context.endJob() }
             response = try await Self.translating { try await function.runJob(invocation, context: context) }
         } else {
             response = try await pool.run {
                 let context = FunctionContext(job: configuration, manifest: manifest, logger: logger, databases: databases)
+                context.timeBounds = bounds
                 defer { context.endJob() }
                 return try Self.translating { try function.handle(invocation, context: context) }
             }

@@ -1,6 +1,7 @@
 import Dispatch
 import FoundationEssentials
 import Logging
+import Postgres
 
 /// Routes requests to functions by functions.json, checks body limits and keys, and turns every
 /// error into the envelope. Both hosts and the tests go through it.
@@ -101,6 +102,18 @@ public struct Router: Sendable {
 
     /// The checks before a function runs: the body limit, then the key. Returns the caller.
     func admit(_ request: HTTPRequest, to entry: FunctionManifest.Entry, context: FunctionContext) throws -> Caller {
+        // From here on, this function's database work (the key lookup included) runs within
+        // its timeoutSeconds, and never waits on a lock for longer than the lock bound.
+        var seconds = entry.timeoutSeconds
+        if let receivedAt = request.receivedAt {
+            // What the request waited for this worker is spent: a request past its bound is
+            // refused before it does anything, and nginx hears the answer before it gives up.
+            seconds -= max(0, Date().timeIntervalSince(receivedAt))
+            guard seconds > 0.05 else {
+                throw APIError(.unavailable, "the request waited \(Int(entry.timeoutSeconds)) s for a worker, its whole time bound; retry shortly")
+            }
+        }
+        context.timeBounds = TimeBounds(statementSeconds: seconds, lockSeconds: context.lockTimeoutSeconds)
         guard request.body.count <= entry.bodyLimitBytes else {
             throw APIError(.payloadTooLarge, "the body is \(request.body.count) bytes; \(entry.name) accepts at most \(entry.bodyLimitBytes)",
                            details: ["limitBytes": .int(Int64(entry.bodyLimitBytes))])

@@ -69,4 +69,34 @@ struct DeployConfigTests {
         let budget = try #require(manifest.entry("process-batch")).timeoutSeconds
         #expect(Double(timeout ?? 0) > budget)
     }
+
+    /// nginx must wait longer for a function than the function's own time bound, so a client
+    /// hears the function's answer (a 503 that stored nothing), never nginx's timeout while the
+    /// worker might still store what it was sent.
+    @Test func nginxWaitsLongerThanEveryFunctionsBound() throws {
+        let conf = try String(contentsOf: Stack.repoRoot.appendingPathComponent("deploy/nginx.conf"), encoding: .utf8)
+        let fcgiSite = conf.components(separatedBy: "# CGI/1.1 mode")[0]
+        var readTimeout: [String: Int] = [:]
+        var serverDefault = 60, location: String?
+        for raw in fcgiSite.split(separator: "\n") {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.hasPrefix("location ") {
+                location = String(line.dropFirst("location ".count).dropLast(2))
+            } else if line.hasPrefix("fastcgi_read_timeout "), line.hasSuffix("s;"),
+                      let seconds = Int(line.dropFirst("fastcgi_read_timeout ".count).dropLast(2)) {
+                if let location { readTimeout[location] = seconds } else { serverDefault = seconds }
+            }
+        }
+        let limits = try Self.nginxLimits()
+        let manifest = try FunctionManifest.load(path: Stack.repoRoot.appendingPathComponent("functions.json").path)
+        var checked = 0
+        for entry in manifest.functions {
+            guard let path = entry.path else { continue }
+            let loc = Self.location(for: path, in: limits)
+            let nginx = readTimeout[loc] ?? serverDefault
+            #expect(Double(nginx) >= entry.timeoutSeconds + 2, "\(entry.name) (\(loc)): nginx waits \(nginx) s, the function's bound is \(entry.timeoutSeconds) s")
+            checked += 1
+        }
+        #expect(checked >= 30)
+    }
 }
