@@ -44,12 +44,17 @@ struct CronDriver: ParsableCommand {
     }
 
     /// The log for `run` and `watch`: one line per event on standard error.
-    static func logger(verbose: Bool = false) -> Logger {
-        _ = bootstrapLogging
+    static func logger(verbose: Bool = false) throws -> Logger {
+        let settings = try bootstrapLogging.get()
         var logger = Logger(label: "cron-driver")
-        logger.logLevel = verbose ? .debug : .info
+        logger.logLevel = verbose ? min(.debug, settings.level) : settings.level
         return logger
     }
 
-    private static let bootstrapLogging: Void = LoggingSystem.bootstrap(StreamLogHandler.standardError)
+    /// `CONVEYOR_LOG_FORMAT` and `CONVEYOR_LOG_LEVEL`, installed once.
+    private static let bootstrapLogging: Result<ConveyorLog.Settings, any Error> = Result {
+        let settings = try ConveyorLog.settings(environment: ProcessInfo.processInfo.environment)
+        ConveyorLog.bootstrap(settings)
+        return settings
+    }
 }

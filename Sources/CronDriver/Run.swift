@@ -34,7 +34,7 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let stop = CronStopSignal()
-        let logger = CronDriver.logger()
+        let logger = try CronDriver.reportingErrors { try CronDriver.logger() }
         StopOnSignals.install(stop) { logger.info("\($0)") }
 
         let (tab, plans) = try CronDriver.reportingErrors { try load() }

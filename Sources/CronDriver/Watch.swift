@@ -65,7 +65,7 @@ struct Watch: ParsableCommand {
 
     func run() throws {
         let stop = CronStopSignal()
-        let logger = CronDriver.logger(verbose: verbose)
+        let logger = try CronDriver.reportingErrors { try CronDriver.logger(verbose: verbose) }
         StopOnSignals.install(stop) { logger.info("\($0)") }
 
         let watcher = try CronDriver.reportingErrors {

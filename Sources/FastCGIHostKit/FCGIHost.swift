@@ -15,12 +15,13 @@ public enum FCGIHost {
     public static func main() {
         // A web server that hangs up must cost an EPIPE, never the process.
         signal(SIGPIPE, SIG_IGN)
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .info
-            return handler
-        }
         let environment = ProcessInfo.processInfo.environment
+        do {
+            ConveyorLog.bootstrap(try ConveyorLog.settings(environment: environment))
+        } catch {
+            printError("\(error)")
+            exit(2)
+        }
         if CGIGateway.isCGI(environment: environment) {
             exit(CGIMode.run(environment: environment))
         }

@@ -27,6 +27,9 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Seconds a client should wait before trying again (`Retry-After` on 429 and 503); nil
     /// means the default of the status.
     public var retryAfterSeconds: Int?
+    /// The front door's id of the request, so a client can quote it and an operator find the
+    /// log lines; set by the router.
+    public var requestId: String?
 
     public init(_ code: Code, _ message: String, details: [String: JSONValue] = [:], retryAfterSeconds: Int? = nil) {
         self.code = code
@@ -74,6 +77,7 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
     public var envelopeJSON: String {
         var body: [String: JSONValue] = ["code": .string(code.rawValue), "message": .string(message)]
         if !details.isEmpty { body["details"] = .object(details) }
+        if let requestId { body["requestId"] = .string(requestId) }
         return JSONValue.object(["error": .object(body)]).jsonText
     }
 

@@ -9,7 +9,8 @@ import Targets
 public final class FunctionContext {
     public let configuration: Configuration
     public let manifest: FunctionManifest
-    public let logger: Logger
+    /// The log; during a request its lines carry the request id, the function and the org.
+    public internal(set) var logger: Logger
     /// The clock; tests may pin it.
     public var now: () -> Date = Date.init
     /// The host's worker-pool report (PHP-FPM style), for `pool-status`; nil in hosts without a pool.

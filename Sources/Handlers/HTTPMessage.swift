@@ -55,6 +55,13 @@ public struct HTTPResponse: Sendable {
     }
 
     /// The error envelope with the error's status.
+    /// The error envelope answering `request`: it names the request's id when it has one.
+    public static func error(_ error: APIError, for request: HTTPRequest) -> HTTPResponse {
+        var e = error
+        e.requestId = request.requestId
+        return .error(e)
+    }
+
     public static func error(_ error: APIError) -> HTTPResponse {
         var r = json(error.status, raw: Data(error.envelopeJSON.utf8))
         r.headers += error.headers

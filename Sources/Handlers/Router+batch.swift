@@ -29,7 +29,7 @@ extension Router {
                 if groups[entry.name] == nil { order.append(entry.name) }
                 groups[entry.name, default: []].append((i, Invocation(request: request, pathParams: params, caller: caller)))
             } catch {
-                responses[i] = envelope(error, function: entry.name, context: context)
+                responses[i] = envelope(error, function: entry.name, request: request, context: context)
                 log(entry.name, request: request, status: responses[i]!.status, since: DispatchTime.now().uptimeNanoseconds, context: context)
             }
         }
@@ -42,12 +42,17 @@ extension Router {
                 let response: HTTPResponse
                 switch outcome {
                 case .success(let r): response = r
-                case .failure(let error): response = envelope(error, function: name, context: context)
+                case .failure(let error): response = envelope(error, function: name, request: member.invocation.request, context: context)
                 }
                 responses[member.index] = response
                 log(name, request: member.invocation.request, status: response.status, since: started, context: context)
             }
         }
-        return responses.map { $0! }
+        return zip(requests, responses).map { request, response in
+            var r = response!
+            // Requests answered through `handle` have it already.
+            if let id = request.requestId, r.header("X-Request-Id") == nil { r.headers.append(("X-Request-Id", id)) }
+            return r
+        }
     }
 }

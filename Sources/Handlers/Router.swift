@@ -70,20 +70,25 @@ public struct Router: Sendable {
     /// Answers one request. Never throws: every failure is an envelope.
     public func handle(_ request: HTTPRequest, context: FunctionContext) -> HTTPResponse {
         let started = DispatchTime.now().uptimeNanoseconds
-        let response: HTTPResponse
+        var response: HTTPResponse
         var name = "-"
+        // Every line logged while this request runs carries its id, function and org.
+        let base = context.logger
+        defer { context.logger = base }
+        if let id = request.requestId { context.logger[metadataKey: "requestId"] = .string(id) }
         switch match(method: request.method, path: request.path) {
         case .notFound:
-            response = .error(APIError(.notFound, "no function at \(request.path.prefix(200))"))
+            response = .error(APIError(.notFound, "no function at \(request.path.prefix(200))"), for: request)
         case .methodNotAllowed(let allowed):
-            var r = HTTPResponse.error(APIError(.methodNotAllowed, "\(request.method.prefix(16)) is not allowed here; use \(allowed.joined(separator: ", "))",
-                                                details: ["allowed": .array(allowed.map { .string($0) })]))
-            r.headers.append(("Allow", allowed.joined(separator: ", ")))
-            response = r
+            response = .error(APIError(.methodNotAllowed, "\(request.method.prefix(16)) is not allowed here; use \(allowed.joined(separator: ", "))",
+                                       details: ["allowed": .array(allowed.map { .string($0) })]), for: request)
+            response.headers.append(("Allow", allowed.joined(separator: ", ")))
         case .function(let entry, let params):
             name = entry.name
+            context.logger[metadataKey: "function"] = .string(name)
             response = invoke(entry, params: params, request: request, context: context)
         }
+        if let id = request.requestId { response.headers.append(("X-Request-Id", id)) }
         log(name, request: request, status: response.status, since: started, context: context)
         return response
     }
@@ -91,12 +96,13 @@ public struct Router: Sendable {
     func invoke(_ entry: FunctionManifest.Entry, params: [String: String], request: HTTPRequest, context: FunctionContext) -> HTTPResponse {
         do {
             let caller = try admit(request, to: entry, context: context)
+            if case .tenant(let org) = caller { context.logger[metadataKey: "org"] = "\(org)" }
             guard let function = functions[entry.name] else { throw APIError(.notFound, "no function named \(entry.name)") }
             // process-batch runs the functions this router was built with.
             context.functions = functions
             return try function.handle(Invocation(request: request, pathParams: params, caller: caller), context: context)
         } catch {
-            return envelope(error, function: entry.name, context: context)
+            return envelope(error, function: entry.name, request: request, context: context)
         }
     }
 
@@ -122,12 +128,14 @@ public struct Router: Sendable {
     }
 
     /// Any error as the envelope; server-side failures are logged (never the request itself).
-    func envelope(_ error: any Error, function name: String, context: FunctionContext) -> HTTPResponse {
+    func envelope(_ error: any Error, function name: String, request: HTTPRequest, context: FunctionContext) -> HTTPResponse {
         let apiError = APIError(translating: error)
         if apiError.code == .internal || apiError.code == .unavailable {
-            context.logger.error("function failed", metadata: ["function": "\(name)", "error": "\(error)"])
+            var metadata: Logger.Metadata = ["function": "\(name)", "error": "\(error)"]
+            if let id = request.requestId { metadata["requestId"] = .string(id) }
+            context.logger.error("function failed", metadata: metadata)
         }
-        return .error(apiError)
+        return .error(apiError, for: request)
     }
 
     /// Never logs headers or bodies: they carry keys and tenant data. nginx's access log is the
@@ -137,10 +145,12 @@ public struct Router: Sendable {
         let level: Logger.Level = status >= 500 ? .info : .debug
         guard context.logger.logLevel <= level else { return }
         let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
-        context.logger.log(level: level, "request", metadata: [
+        var metadata: Logger.Metadata = [
             "function": "\(name)", "method": "\(request.method.prefix(16))", "status": "\(status)",
             "ms": "\(Double(Int(ms * 100)) / 100)",
-        ])
+        ]
+        if let id = request.requestId { metadata["requestId"] = .string(id) }
+        context.logger.log(level: level, "request", metadata: metadata)
     }
 
     /// Runs a function by name as a job would, without a route or key check.

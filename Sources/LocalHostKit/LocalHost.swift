@@ -16,6 +16,17 @@ public struct LocalHost: ParsableCommand {
         version: BuildInfo.version,
         subcommands: [Migrate.self, CreateOrg.self, Invoke.self])
 
+    /// Logs as `CONVEYOR_LOG_FORMAT` and `CONVEYOR_LOG_LEVEL` say, then runs the command line.
+    public static func main() {
+        do {
+            ConveyorLog.bootstrap(try ConveyorLog.settings(environment: ProcessInfo.processInfo.environment))
+        } catch {
+            FileHandle.standardError.write(Data("local-host: \(error)\n".utf8))
+            Self.exit(withError: ExitCode(2))
+        }
+        main(Array(CommandLine.arguments.dropFirst()))
+    }
+
     /// Runs `body`, turning configuration and database errors into one line and exit code 2.
     static func reportingErrors(_ body: () throws -> Void) throws {
         do {
