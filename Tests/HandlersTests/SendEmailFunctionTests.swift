@@ -54,6 +54,80 @@ struct SendEmailFunctionTests {
         #expect(m.smtp.storedMessages() == [1])
     }
 
+    /// sendNow honours idempotencyKey: the second request with the key answers the first
+    /// delivery, and the server received one message.
+    @Test func sendNowWithAKeySendsOnce() throws {
+        let m = try MailHarness()
+        let body = #"{"to":"a@example.com","subject":"Once","text":"hi","sendNow":true,"idempotencyKey":"once-1"}"#
+        let first = m.post(body)
+        #expect(first.status == 200, "\(first.json)")
+        let again = m.post(body)
+        #expect(again.status == 200)
+        #expect(again.json["duplicate"] == .bool(true))
+        #expect(again.json["messageId"] == first.json["messageId"])
+        #expect(again.json["accepted"] == .array(["a@example.com"]))
+        #expect(m.smtp.storedMessages() == [1])
+        let row = try m.h.db.query("SELECT state::text AS s, attempt, result->>'messageId' AS id FROM conveyor_jobs WHERE org_id = \(m.h.orgId) AND idempotency_key = 'once-1'")
+        #expect(row.count == 1)
+        #expect(try row[0].decode("s", as: String.self) == "completed")
+        #expect(try row[0].decode("id", as: String.self) == first.json["messageId"]?.stringValue)
+        // Queued mode with the same key finds the same send.
+        let queued = m.post(#"{"to":"a@example.com","subject":"Once","text":"hi","idempotencyKey":"once-1"}"#)
+        #expect(queued.json["duplicate"] == .bool(true))
+        #expect(m.smtp.storedMessages() == [1])
+    }
+
+    /// A temporary failure sent nothing, so it frees the key; a permanent refusal is kept and
+    /// answered again without another SMTP session.
+    @Test func sendNowFailuresFreeTheKeyOnlyWhenNothingWasRefusedForGood() throws {
+        let m = try MailHarness()
+        let later = m.post(#"{"to":"defer451once-a@example.com","subject":"s","text":"t","sendNow":true,"idempotencyKey":"k-451"}"#)
+        #expect(later.status == 503, "\(later.json)")
+        #expect(try m.h.jobCount() == 0)
+        let retried = m.post(#"{"to":"defer451once-a@example.com","subject":"s","text":"t","sendNow":true,"idempotencyKey":"k-451"}"#)
+        #expect(retried.status == 200, "\(retried.json)")
+        #expect(m.smtp.storedMessages() == [1])
+
+        let refused = m.post(#"{"to":"reject550-b@example.com","subject":"s","text":"t","sendNow":true,"idempotencyKey":"k-550"}"#)
+        #expect(refused.status == 422, "\(refused.json)")
+        let sessions = m.smtp.rcptLog().count
+        let again = m.post(#"{"to":"reject550-b@example.com","subject":"s","text":"t","sendNow":true,"idempotencyKey":"k-550"}"#)
+        #expect(again.status == 409)
+        #expect(again.json["error"]?["details"]?["state"] == "dead")
+        #expect(m.smtp.rcptLog().count == sessions, "no second SMTP transaction")
+    }
+
+    /// While the first request with a key is still talking to the server, a second one is told
+    /// where to follow it instead of sending too.
+    @Test func aSecondSendNowWithTheKeyWhileTheFirstRunsIsAccepted() throws {
+        let m = try MailHarness(timeoutSeconds: 3)
+        let body = #"{"to":"hang-a@example.com","subject":"s","text":"t","sendNow":true,"idempotencyKey":"k-busy"}"#
+        let firstDone = DispatchSemaphore(value: 0)
+        let first = Box<Answer>()
+        // The first request runs on its own thread with the harness's own context.
+        nonisolated(unsafe) let harness = m
+        Thread.detachNewThread {
+            first.value = harness.post(body)
+            firstDone.signal()
+        }
+        // A context of its own: a worker serves one request at a time.
+        let other = FunctionContext(configuration: m.context.configuration, manifest: m.context.manifest, logger: m.context.logger)
+        var second: Answer?
+        for _ in 0..<100 {
+            let request = HTTPRequest(method: "POST", path: "/v1/email", headers: ["content-type": "application/json", "x-api-key": m.h.key], body: Data(body.utf8))
+            let answer = Answer(response: m.router.handle(request, context: other))
+            if answer.status == 202 { second = answer; break }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        let accepted = try #require(second, "the second request never found the first one running")
+        #expect(accepted.json["duplicate"] == .bool(true))
+        let id = try #require(accepted.json["jobId"]?.intValue)
+        #expect(accepted.response.header("Location") == "/v1/jobs/\(id)")
+        #expect(firstDone.wait(timeout: .now() + 30) == .success)
+        #expect(first.value?.status == 503, "the hung server timed the first one out")
+        #expect(try m.h.jobCount() == 0, "the timed-out send freed its key")
+    }
+
     @Test func a451ThenA250DeliversOnTheRetry() throws {
         let m = try MailHarness()
         let id = try m.enqueueJob(#"{"to":"defer451once-a@example.com","subject":"s","text":"t"}"#)
@@ -282,5 +356,15 @@ extension JSONValue {
     fileprivate var mailArray: [JSONValue]? {
         if case .array(let a) = self { return a }
         return nil
+    }
+}
+
+/// A value one thread sets and another reads.
+final class Box<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: T?
+    var value: T? {
+        get { lock.lock(); defer { lock.unlock() }; return stored }
+        set { lock.lock(); stored = newValue; lock.unlock() }
     }
 }

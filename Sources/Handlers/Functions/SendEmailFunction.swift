@@ -51,6 +51,9 @@ struct SendEmailFunction: ConveyorFunction {
             settings.server.timeout = min(settings.server.timeout, left)
             settings.server.connectTimeout = min(settings.server.connectTimeout, left)
         }
+        if sendNow, invocation.job == nil, let idempotencyKey {
+            return try sendOnce(message, fields: fields, settings: settings, key: idempotencyKey, org: org, context: context)
+        }
         if invocation.job != nil || sendNow {
             let delivery: EmailDelivery
             do {
@@ -71,6 +74,67 @@ struct SendEmailFunction: ConveyorFunction {
         return try .json(202, Accepted(jobId: enqueued.id, messageId: enqueued.duplicate ? nil : message.messageID.value,
                                        duplicate: enqueued.duplicate ? true : nil))
             .located("v1", "jobs", String(enqueued.id))
+    }
+
+    /// `sendNow` with an idempotencyKey: the send is stored as a running job of this request
+    /// first, so a second request with the key answers the first one's outcome instead of
+    /// sending again. A temporary failure frees the key (nothing was sent); a permanent refusal
+    /// is kept as a dead job. If this process dies mid-send, the lease runs out and process-batch
+    /// sends the job, with the same Message-ID.
+    func sendOnce(_ message: EmailMessage, fields: [String: JSONValue], settings: MailSettings, key: String, org: Int64,
+                  context: FunctionContext) throws -> HTTPResponse {
+        guard let spec = context.jobKinds[name] else {
+            throw APIError(.unavailable, "send-email has no job policy in functions.json")
+        }
+        var payload = fields
+        payload["messageId"] = .string(message.messageID.value)
+        let job = NewJob(kind: name, payloadJSON: JSONValue.object(payload).jsonText, queue: spec.queue,
+                         maxAttempts: spec.retry.maxAttempts, idempotencyKey: key)
+        let store = PostgresJobStore(connection: try context.database())
+        let owner = UUID()
+        let lease = settings.server.connectTimeout + settings.server.timeout + 30
+        let id: Int64
+        switch try store.startNow(job, orgId: org, owner: owner, leaseSeconds: lease) {
+        case .existing(let first): return try Self.answer(duplicate: first)
+        case .started(let started): id = started
+        }
+        let clock = ContinuousClock.now
+        let delivery: EmailDelivery
+        do {
+            delivery = try transport.send(message, settings: settings)
+        } catch {
+            if error.isRetryable {
+                _ = try? store.abandonStarted(id: id, owner: owner)
+            } else {
+                _ = try? store.record([JobOutcome(jobId: id, attempt: 1, durationMs: Self.ms(since: clock), result: .dead(error: error.message))], owner: owner)
+            }
+            throw APIError(mail: error)
+        }
+        let result = String(decoding: try JSONEncoder.conveyor.encode(delivery), as: UTF8.self)
+        _ = try store.record([JobOutcome(jobId: id, attempt: 1, durationMs: Self.ms(since: clock), result: .completed(resultJSON: result))], owner: owner)
+        return try .json(200, delivery)
+    }
+
+    static func ms(since start: ContinuousClock.Instant) -> Int {
+        let d = ContinuousClock.now - start
+        return Int(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000)
+    }
+
+    /// What a repeated key answers: the first send's delivery (200), a send still under way or
+    /// queued (202, follow Location), or how it ended otherwise (409).
+    static func answer(duplicate first: Job) throws -> HTTPResponse {
+        switch first.state {
+        case .completed:
+            var body = first.result?.objectValue ?? [:]
+            body["duplicate"] = .bool(true)
+            return .json(200, raw: Data(JSONValue.object(body).jsonText.utf8))
+        case .dead, .cancelled:
+            let why = first.errors.last.map { ": \($0.message)" } ?? ""
+            throw APIError(.conflict, "the send with this idempotencyKey ended \(first.state.rawValue)\(why)",
+                           details: ["jobId": .int(first.id), "state": .string(first.state.rawValue)])
+        default:
+            return try .json(202, Accepted(jobId: first.id, messageId: nil, duplicate: true)).located("v1", "jobs", String(first.id))
+        }
     }
 
     /// The 202 answer. A duplicate idempotency key answers with the first job; its Message-ID
