@@ -63,12 +63,23 @@ struct OpenAPITests {
                     let wanted = Set(entry.path!.split(separator: "/").filter { $0.hasPrefix("{") }.map { String($0.dropFirst().dropLast()) })
                     #expect(params == wanted, "\(name): path parameters")
                 }
-                // Every refusal is in the envelope, and auth refusals are documented where they apply.
+                // Every refusal is in the envelope, and each operation documents the refusals it
+                // can give: a key's, a body's, and an unavailable database's.
                 let responses = op["responses"]?.objectValue ?? [:]
-                var wantedErrors = ["400", "404", "405", "413", "415", "422"]
+                var wantedErrors = ["503"]
                 if entry.auth != .none { wantedErrors += ["401", "403"] }
+                if entry.bodyLimitBytes > 0 && method != "get" { wantedErrors += ["400", "413", "415", "422"] }
+                if entry.path!.contains("{") { wantedErrors += ["404"] }
+                let envelopes = ["Error", "Unauthorized", "RateLimited", "Unavailable"].map { "#/components/responses/\($0)" }
                 for code in wantedErrors {
-                    #expect(responses[code]?["$ref"]?.stringValue == "#/components/responses/Error", "\(name): \(code) is not the error envelope")
+                    #expect(envelopes.contains(responses[code]?["$ref"]?.stringValue ?? ""), "\(name): \(code) is not the error envelope")
+                }
+                for (code, response) in responses where code.hasPrefix("4") || code.hasPrefix("5") {
+                    #expect(envelopes.contains(response["$ref"]?.stringValue ?? "") || response["content"] != nil, "\(name): \(code)")
+                }
+                #expect(responses["401"]?["$ref"]?.stringValue != envelopes[0] || entry.auth == .none, "\(name): 401 documents WWW-Authenticate")
+                for code in ["201", "202"] where responses[code] != nil {
+                    #expect(responses[code]?["headers"]?["Location"] != nil, "\(name): \(code) documents Location")
                 }
                 #expect(responses.keys.contains { $0.hasPrefix("2") }, "\(name): no success response")
             }
