@@ -20,5 +20,24 @@ public enum AccountsSchema {
             );
             CREATE INDEX conveyor_api_keys_org ON conveyor_api_keys (org_id);
             """),
+        Migration(version: 2, name: "dashboard sessions and login throttle", sql: """
+            -- A dashboard login, kept server-side so logout and a new admin key end it everywhere.
+            -- Only the SHA-256 of the cookie's token is kept; key_hash names the admin key it was
+            -- issued under (a digest of it), so a changed key leaves every old session unusable.
+            CREATE TABLE conveyor_admin_sessions (
+                token_hash bytea PRIMARY KEY CHECK (length(token_hash) = 32),
+                key_hash   bytea NOT NULL CHECK (length(key_hash) = 32),
+                created_at timestamptz NOT NULL DEFAULT now(),
+                expires_at timestamptz NOT NULL
+            );
+            CREATE INDEX conveyor_admin_sessions_expiry ON conveyor_admin_sessions (expires_at);
+            -- Refused logins by client address, for the throttle; pruned as logins come.
+            CREATE TABLE conveyor_login_failures (
+                address text NOT NULL CHECK (length(address) <= 100),
+                at      timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX conveyor_login_failures_address ON conveyor_login_failures (address, at);
+            CREATE INDEX conveyor_login_failures_at ON conveyor_login_failures (at);
+            """),
     ]
 }

@@ -27,6 +27,7 @@ extension EasyHandle {
             try set(CURLOPT_MAXFILESIZE_LARGE, offset: Int64(request.maxResponseBytes))
         }
         try set(CURLOPT_USERAGENT, "conveyor")
+        if let caFile = request.caFile { try set(CURLOPT_CAINFO, caFile) }
         try set(CURLOPT_HTTPHEADER, headers)
 
         let method = request.method.uppercased()

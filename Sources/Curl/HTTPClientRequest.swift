@@ -28,6 +28,9 @@ public struct HTTPClientRequest: Sendable {
     /// checked is the one connected to, so a name that resolves differently later (DNS
     /// rebinding) cannot slip past.
     public var allowAddress: (@Sendable (IPAddress) -> Bool)?
+    /// A PEM file of certificate authorities to trust instead of the system's (a private CA, a
+    /// test's self-signed certificate). Verification itself is never turned off.
+    public var caFile: String?
 
     /// Creates a request; defaults suit a JSON API call.
     public init(

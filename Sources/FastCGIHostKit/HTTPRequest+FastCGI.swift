@@ -18,6 +18,7 @@ extension HTTPRequest {
         receivedAt = params["REQUEST_START"].flatMap(Self.frontDoorTime)
         requestId = params["REQUEST_ID"].flatMap(Self.requestIdToken)
         isSecure = params["HTTPS"].map { $0.lowercased() == "on" } ?? false
+        remoteAddress = params["REMOTE_ADDR"].flatMap { $0.isEmpty ? nil : String($0.prefix(100)) }
     }
 
     /// `$msec` (seconds since the epoch, to the millisecond) when it is sane: a clock that is

@@ -49,8 +49,11 @@ enum DashboardPage {
         const esc = (v) => String(v).replace(/[&<>"']/g, (c) => ({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;","'":"&#39;"}[c]));
         const fmt = (v) => v === null || v === undefined ? "–" : (typeof v === "number" && !Number.isInteger(v) ? v.toFixed(1) : String(v));
         let timer = null;
+        let csrf = (document.querySelector('meta[name="conveyor-csrf"]') || {}).content || "";
         async function api(method, path, body) {
-          const r = await fetch(path, {method, credentials: "same-origin", headers: body ? {"content-type": "application/json"} : {}, body: body ? JSON.stringify(body) : undefined});
+          const headers = body ? {"content-type": "application/json"} : {};
+          if (method !== "GET") headers["x-csrf-token"] = csrf;
+          const r = await fetch(path, {method, credentials: "same-origin", headers, body: body ? JSON.stringify(body) : undefined});
           if (r.status === 401) { showLogin(); throw new Error("login"); }
           const json = await r.json();
           if (!r.ok) throw new Error(json.error ? json.error.message : r.status);
@@ -62,9 +65,10 @@ enum DashboardPage {
           e.preventDefault();
           const key = $("#key").value; $("#key").value = "";
           const r = await fetch("/v1/dashboard/login", {method: "POST", credentials: "same-origin", headers: {"content-type": "application/json"}, body: JSON.stringify({key})});
-          if (r.ok) { $("#login-error").textContent = ""; showApp(); } else { $("#login-error").textContent = "That key was not accepted."; }
+          if (r.ok) { csrf = (await r.json()).csrfToken; $("#login-error").textContent = ""; showApp(); }
+          else { $("#login-error").textContent = r.status === 429 ? "Too many refused logins; wait a while." : "That key was not accepted."; }
         });
-        $("#logout").addEventListener("click", async () => { await fetch("/v1/dashboard/logout", {method: "POST", credentials: "same-origin"}); showLogin(); });
+        $("#logout").addEventListener("click", async () => { await fetch("/v1/dashboard/logout", {method: "POST", credentials: "same-origin"}); csrf = ""; showLogin(); });
         function queues(data) {
           const rows = data.queues.map((q) => {
             const c = q.counts, h = q.lastHour;
@@ -132,6 +136,13 @@ enum DashboardPage {
         });
         fetch("/v1/metrics/queues", {credentials: "same-origin"}).then((r) => r.ok ? showApp() : showLogin(), showLogin);
         """
+
+    /// The page; with a live session it names the session's CSRF token (hex, so it needs no escaping).
+    static func page(csrfToken: String?) -> String {
+        guard let csrfToken else { return html }
+        guard let at = html.firstRange(of: "<title>") else { return html }
+        return html[..<at.lowerBound] + "<meta name=\"conveyor-csrf\" content=\"\(csrfToken)\">" + html[at.lowerBound...]
+    }
 
     static let html = """
         <!doctype html>

@@ -19,6 +19,8 @@ public struct HTTPRequest: Sendable {
     /// True when the request reached the front door over TLS (nginx's `$https` as HTTPS). Never
     /// taken from a client's header.
     public var isSecure = false
+    /// The client's address as the front door saw it (REMOTE_ADDR), for the login throttle.
+    public var remoteAddress: String?
 
     public init(method: String, path: String, query: [String: String] = [:], headers: [String: String] = [:], body: Data = Data()) {
         self.method = method.uppercased()

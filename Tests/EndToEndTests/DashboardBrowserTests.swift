@@ -14,14 +14,19 @@ struct DashboardBrowserTests {
 
     /// Runs the browser script; its stdout is one JSON object. Killed after `timeout` seconds.
     func browse(_ stack: Stack, queue: String, deadId: Int64, screenshot: URL, timeout: Double = 120) throws -> JSONValue {
+        try Self.drive("dashboard_browser.py", ["--url", stack.baseURL, "--queue", queue, "--dead-id", String(deadId), "--screenshot", screenshot.path],
+                       stack: stack, timeout: timeout)
+    }
+
+    /// Runs a browser script of Tests/Fixtures with the admin key in its environment.
+    static func drive(_ script: String, _ arguments: [String], stack: Stack, timeout: Double = 120) throws -> JSONValue {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try Self.python.get())
-        process.arguments = [Stack.repoRoot.appendingPathComponent("Tests/Fixtures/dashboard_browser.py").path,
-                             "--url", stack.baseURL, "--queue", queue, "--dead-id", String(deadId), "--screenshot", screenshot.path]
+        process.arguments = [Stack.repoRoot.appendingPathComponent("Tests/Fixtures/\(script)").path] + arguments
         var env = ProcessInfo.processInfo.environment
         env["DASHBOARD_ADMIN_KEY"] = Stack.adminKey
         process.environment = env
-        let out = stack.dir.appendingPathComponent("browser.out"), err = stack.dir.appendingPathComponent("browser.err")
+        let out = stack.dir.appendingPathComponent("\(script).out"), err = stack.dir.appendingPathComponent("\(script).err")
         try #require(FileManager.default.createFile(atPath: out.path, contents: nil))
         try #require(FileManager.default.createFile(atPath: err.path, contents: nil))
         process.standardOutput = try FileHandle(forWritingTo: out)
@@ -44,7 +49,11 @@ struct DashboardBrowserTests {
     }
 
     @Test func loginShowsTheDatabasesNumbersAndRetriesADeadJob() throws {
-        let stack = try Stack()
+        // A database of its own: the page lists the newest 20 waiting jobs of every org, and on
+        // the shared cluster other suites' newer jobs could push the retried one off the list.
+        var options = Stack.Options()
+        options.ownDatabase = true
+        let stack = try Stack(options)
         let tenant = try Tenant(databaseURL: stack.databaseURL)
         let web = try Web(stack.baseURL)
         for _ in 0..<3 {
@@ -85,5 +94,40 @@ struct DashboardBrowserTests {
         #expect(seen["pageHoldsKey"] == false)
         let png = try Data(contentsOf: screenshot)
         #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]) && png.count > 10_000)
+    }
+
+    /// A page on another port of the same host is same-site, so the SameSite=Strict cookie goes
+    /// with its requests: the cross-site POSTs must reach fcgi-host and be refused, and nothing
+    /// may change. Counted from the database and from the host's own log lines.
+    @Test func aPageOnAnotherPortCannotUseTheOperatorsSession() throws {
+        var options = Stack.Options()
+        options.ownDatabase = true
+        options.environment = ["CONVEYOR_LOG_FORMAT": "json", "CONVEYOR_LOG_LEVEL": "debug"]
+        let stack = try Stack(options)
+        defer { stack.stop() }
+        let tenant = try Tenant(databaseURL: stack.databaseURL)
+        let web = try Web(stack.baseURL)
+        let dead = try #require(try web.call("POST", "/v1/jobs", body: #"{"kind":"fail","queue":"\#(tenant.queue)","payload":{"permanent":true}}"#,
+                                             key: tenant.key).json["id"]?.intValue)
+        #expect(try web.call("POST", "/v1/process-batch", body: #"{"queues":["\#(tenant.queue)"]}"#, key: Stack.processorKey).json["dead"] == 1)
+        let db = try Connection(url: stack.databaseURL)
+        func snapshot() throws -> String {
+            try db.query("SELECT string_agg(id || ':' || state || ':' || attempt, ',' ORDER BY id) AS s FROM conveyor_jobs")[0].decode("s")
+        }
+        let before = try snapshot()
+
+        let seen = try Self.drive("csrf_browser.py", ["--url", stack.baseURL, "--attacker-port", String(try Stack.freePort())], stack: stack)
+        #expect(seen["signedIn"] == .bool(true))
+        #expect(seen["attackFinished"] == .bool(true))
+        #expect(try snapshot() == before, "nothing changed")
+        #expect(try db.query("SELECT state::text AS s FROM conveyor_jobs WHERE id = \(dead)")[0].decode("s", as: String.self) == "dead")
+
+        let lines = stack.log("fcgi-host.log").split(separator: "\n").compactMap { try? JSONValue.parse(String($0)) }
+            .filter { $0["message"] == "request" }
+        func statuses(_ function: String) -> [String] { lines.filter { $0["function"]?.stringValue == function }.compactMap { $0["status"]?.stringValue } }
+        // The no-cors fetch and the form reached the host with the cookie and were refused.
+        #expect(statuses("retry-dead").count >= 2, "\(statuses("retry-dead"))")
+        #expect(statuses("retry-dead").allSatisfy { $0 == "403" }, "\(statuses("retry-dead"))")
+        #expect(statuses("purge-jobs") == ["403"])
     }
 }

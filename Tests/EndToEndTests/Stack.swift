@@ -21,6 +21,11 @@ final class Stack: @unchecked Sendable {
     private var ownDatabase: (name: String, adminURL: String)?
     var baseURL: String { "http://127.0.0.1:\(httpPort)" }
     var cgiURL: String { "http://127.0.0.1:\(cgiPort)" }
+    /// The HTTPS address when the stack runs with `tls`.
+    private(set) var tlsPort: Int?
+    var tlsURL: String? { tlsPort.map { "https://localhost:\($0)" } }
+    /// The self-signed certificate of `tlsURL`, to trust as a CA file.
+    var certificate: String { dir.appendingPathComponent("tls.pem").path }
     var fcgiSocket: String { dir.appendingPathComponent("fcgi.sock").path }
 
     private(set) var fcgiHost: Process?
@@ -45,6 +50,9 @@ final class Stack: @unchecked Sendable {
         /// process-batch on every queue (fairness across orgs and queue names) without touching
         /// other suites' jobs.
         var ownDatabase = false
+        /// Turns on the site's commented HTTPS listen with a self-signed certificate made for
+        /// the test (`tlsURL`, trusted through `certificate`).
+        var tls = false
     }
 
     init(_ options: Options = Options()) throws {
@@ -71,6 +79,7 @@ final class Stack: @unchecked Sendable {
         do {
             try startFcgiHost(options)
             if options.cgi { try startFcgiwrap() }
+            if options.tls { try makeCertificate() }
             try startNginx()
             if options.watch { try startWatcher(queues: options.watchQueues) }
         } catch {
@@ -125,8 +134,27 @@ final class Stack: @unchecked Sendable {
         try waitFor("fcgiwrap socket") { FileManager.default.fileExists(atPath: sock) }
     }
 
+    /// A self-signed certificate for localhost, for the HTTPS listen.
+    func makeCertificate() throws {
+        tlsPort = try Self.freePort()
+        try run("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                                     "-addext", "subjectAltName=DNS:localhost", "-keyout", dir.appendingPathComponent("tls.key").path,
+                                     "-out", certificate])
+    }
+
     func startNginx() throws {
         var site = try String(contentsOf: Self.repoRoot.appendingPathComponent("deploy/nginx.conf"), encoding: .utf8)
+        if let tlsPort {
+            // The site's own commented lines, switched on: what an operator does.
+            for (from, to) in [
+                ("# listen 443 ssl http2;", "listen 127.0.0.1:\(tlsPort) ssl http2;"),
+                ("# ssl_certificate     /etc/letsencrypt/live/conveyor.example.com/fullchain.pem;", "ssl_certificate \(certificate);"),
+                ("# ssl_certificate_key /etc/letsencrypt/live/conveyor.example.com/privkey.pem;", "ssl_certificate_key \(dir.appendingPathComponent("tls.key").path);"),
+            ] {
+                guard site.contains(from) else { throw ConfigurationError("deploy/nginx.conf no longer has the line \(from)") }
+                site = site.replacingOccurrences(of: from, with: to)
+            }
+        }
         for (from, to) in [
             ("127.0.0.1:8080", "127.0.0.1:\(httpPort)"),
             ("127.0.0.1:8081", "127.0.0.1:\(cgiPort)"),

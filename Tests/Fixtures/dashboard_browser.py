@@ -61,7 +61,9 @@ class Page:
             if value:
                 return value
             time.sleep(0.1)
-        raise SystemExit(f"timed out waiting for {what}")
+        # What the page itself said (a failed refresh or action) makes the failure readable.
+        said = self.eval("(document.querySelector('#updated') || {}).textContent || ''")
+        raise SystemExit(f"timed out waiting for {what}; the page said: {said!r}")
 
 
 def save_screenshot(page, path):
@@ -70,15 +72,12 @@ def save_screenshot(page, path):
         f.write(base64.b64decode(shot["data"]))
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--queue", required=True)
-    parser.add_argument("--dead-id", required=True)
-    parser.add_argument("--screenshot", required=True)
-    args = parser.parse_args()
-    key = os.environ["DASHBOARD_ADMIN_KEY"]
+import contextlib
 
+
+@contextlib.contextmanager
+def browser_page():
+    """Headless Chromium with a throwaway profile; yields its first page, killed on the way out."""
     profile = tempfile.mkdtemp(prefix="conveyor-chromium-")
     browser = subprocess.Popen(
         [chromium(), "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
@@ -91,7 +90,7 @@ def main():
         while not (os.path.exists(port_file) and len(open(port_file).read().split("\n")) >= 2):
             if time.time() > deadline or browser.poll() is not None:
                 raise SystemExit("chromium did not start its DevTools endpoint")
-            time.sleep(0.05)
+            time.sleep(0.1)
         port = open(port_file).read().split("\n")[0]
         import urllib.request
         targets = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10).read())
@@ -99,12 +98,37 @@ def main():
         page = Page(page_target["webSocketDebuggerUrl"])
         page.send("Page.enable")
         page.send("Network.enable")
-        page.send("Page.navigate", url=args.url + "/dashboard")
-        page.wait("!!document.querySelector('#login') && !document.querySelector('#login').hidden", "the login form")
-        # Type the key as a user would, and submit the form.
-        page.eval("document.querySelector('#key').focus()")
-        page.send("Input.insertText", text=key)
-        page.eval("document.querySelector('#login button[type=submit]').click()")
+        yield page
+    finally:
+        try:
+            os.killpg(browser.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        browser.wait()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def log_in(page, url, key):
+    """Loads the dashboard and signs in through its form, as a user would."""
+    page.send("Page.navigate", url=url + "/dashboard")
+    page.wait("!!document.querySelector('#login') && !document.querySelector('#login').hidden", "the login form")
+    page.eval("document.querySelector('#key').focus()")
+    page.send("Input.insertText", text=key)
+    page.eval("document.querySelector('#login button[type=submit]').click()")
+    page.wait("!document.querySelector('#app').hidden", "the signed-in page")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--queue", required=True)
+    parser.add_argument("--dead-id", required=True)
+    parser.add_argument("--screenshot", required=True)
+    args = parser.parse_args()
+    key = os.environ["DASHBOARD_ADMIN_KEY"]
+
+    with browser_page() as page:
+        log_in(page, args.url, key)
         queue = json.dumps(args.queue)
         page.wait(f"!!document.querySelector('tr[data-queue=' + JSON.stringify({queue}) + ']')", "the queue's row")
         counts = page.eval(f"""(() => {{
@@ -138,13 +162,6 @@ def main():
             "documentCookie": page.eval("document.cookie"),
             "pageHoldsKey": page.eval(f"document.documentElement.outerHTML.includes({json.dumps(key)})"),
         }))
-    finally:
-        try:
-            os.killpg(browser.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        browser.wait()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 if __name__ == "__main__":
