@@ -51,8 +51,10 @@ struct Authenticator {
     func tenantOrg(_ key: String) throws -> Int64? {
         let digest = APIKey.digest(key)
         if let org = context.tenantKeys.org(for: digest) { return org }
-        guard let org = try OrganizationStore(connection: context.database()).organization(forDigest: digest) else { return nil }
-        context.tenantKeys.remember(digest, org: org, ttl: context.tenantKeyTTL)
+        guard let (org, endsAt) = try OrganizationStore(connection: context.database()).resolve(digest: digest) else { return nil }
+        // A key in its grace period is never trusted past its end.
+        let ttl = endsAt.map { min(context.tenantKeyTTL, $0.timeIntervalSinceNow) } ?? context.tenantKeyTTL
+        context.tenantKeys.remember(digest, org: org, ttl: ttl)
         return org
     }
 

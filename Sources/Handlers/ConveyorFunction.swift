@@ -89,6 +89,10 @@ public enum FunctionRegistry {
         DeleteTargetFunction(),
         TenantTargetKindFunction(),
         ReportProgressFunction(),
+        ListOrganizationsFunction(),
+        CreateOrganizationFunction(),
+        RotateOrganizationKeyFunction(),
+        RevokeOrganizationKeysFunction(),
         // @functions: new functions above this line
     ]
 
