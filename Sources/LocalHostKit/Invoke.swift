@@ -10,7 +10,9 @@ struct Invoke: ParsableCommand {
 
     @Argument(help: "The function's name in functions.json.") var function: String
     @Option(help: "The JSON body. Without it, the body is read from standard input unless it is a terminal.") var body: String?
-    @Option(help: "The API key (sent as x-api-key).") var key: String?
+    @Option(help: "A file whose first line is the API key (sent as x-api-key); - reads it from standard input's first line, and the body must then come with --body. Keys never go on the command line, where ps and shell history would show them.")
+    var keyFile: String?
+    @Option(help: "The name of an environment variable holding the API key.") var keyFromEnv: String?
     @Option(name: .customLong("param"), help: "A path parameter, name=value (e.g. id=42).") var params: [String] = []
     @Option(name: .customLong("query"), help: "A query parameter, name=value.") var queries: [String] = []
     @Option(name: .customLong("header"), help: "An extra header, name:value.") var headers: [String] = []
@@ -42,7 +44,7 @@ struct Invoke: ParsableCommand {
                 let (name, value) = try split(h, on: ":", what: "--header")
                 headerMap[name.lowercased()] = value.trimmingCharacters(in: .whitespaces)
             }
-            if let key { headerMap["x-api-key"] = key }
+            if let key = try readKey() { headerMap["x-api-key"] = key }
             var data = Data()
             if let body {
                 data = Data(body.utf8)
@@ -66,5 +68,28 @@ struct Invoke: ParsableCommand {
             throw ValidationError("\(what) takes name\(separator)value, got \(s)")
         }
         return (String(s[..<i]), String(s[s.index(after: i)...]))
+    }
+
+    /// The key from --key-file or --key-from-env; nil when neither is given.
+    func readKey() throws -> String? {
+        if keyFile != nil && keyFromEnv != nil { throw ConfigurationError("give --key-file or --key-from-env, not both") }
+        if let name = keyFromEnv {
+            guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
+                throw ConfigurationError("--key-from-env: \(name) is not set")
+            }
+            return value.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        guard let keyFile else { return nil }
+        let text: String
+        if keyFile == "-" {
+            guard body != nil else { throw ConfigurationError("--key-file - reads standard input: give the body with --body") }
+            text = readLine(strippingNewline: true) ?? ""
+        } else {
+            guard let data = FileManager.default.contents(atPath: keyFile) else { throw ConfigurationError("--key-file: cannot read \(keyFile)") }
+            text = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        }
+        let key = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !key.isEmpty else { throw ConfigurationError("--key-file: no key on the first line of \(keyFile)") }
+        return key
     }
 }

@@ -14,7 +14,7 @@ public struct LocalHost: ParsableCommand {
         commandName: "local-host",
         abstract: "Run Conveyor functions in process.",
         version: BuildInfo.version,
-        subcommands: [Migrate.self, CreateOrg.self, Invoke.self])
+        subcommands: [Migrate.self, CreateOrg.self, Orgs.self, RotateKey.self, RevokeKey.self, Invoke.self])
 
     /// Logs as `CONVEYOR_LOG_FORMAT` and `CONVEYOR_LOG_LEVEL` say, then runs the command line.
     public static func main() {

@@ -85,12 +85,12 @@ psql -qc "DELETE FROM conveyor_jobs WHERE queue IN ('bench-http', 'bench-pgbench
 import json; print(json.dumps({"jobs": [{"kind": "noop", "queue": "bench-drain", "payload": {"to": "user@example.com", "n": 42}}] * 1000}))
 PY
 DRAIN_JOBS=${BENCH_DRAIN_JOBS:-50000}
-fill() { for _ in $(seq 1 $((DRAIN_JOBS / 1000))); do "$BIN/local-host" invoke enqueue --key "$BENCH_TENANT_KEY" < "$RUN/batch.json" >/dev/null 2>&1; done
+fill() { for _ in $(seq 1 $((DRAIN_JOBS / 1000))); do "$BIN/local-host" invoke enqueue --key-from-env BENCH_TENANT_KEY < "$RUN/batch.json" >/dev/null 2>&1; done
          psql -qc "VACUUM ANALYZE conveyor_jobs" "$DATABASE_URL"; }
 inprocess() { # N concurrent local-host loops → jobs/s
     local start end; start=$(date +%s.%N)
     for _ in $(seq 1 "$1"); do
-        ( while "$BIN/local-host" invoke process-batch --key "$CONVEYOR_PROCESSOR_KEY" \
+        ( while "$BIN/local-host" invoke process-batch --key-from-env CONVEYOR_PROCESSOR_KEY \
               --body '{"queues":["bench-drain"],"maxJobs":10000,"maxSeconds":50}' 2>/dev/null | grep -qv '"claimed":0,'; do :; done ) &
     done
     wait; end=$(date +%s.%N)

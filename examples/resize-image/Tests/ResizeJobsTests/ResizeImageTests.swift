@@ -60,12 +60,13 @@ struct ResizeImageTests {
     @Test func theTeamsLocalHostServesTheKind() throws {
         let url = try Self.databaseURL()
         let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("resize-local-host")
-        func run(_ arguments: [String]) throws -> (Int32, String) {
+        func run(_ arguments: [String], key: String? = nil) throws -> (Int32, String) {
             let process = Process()
             process.executableURL = binary
             process.arguments = arguments
             process.environment = ["DATABASE_URL": url, "CONVEYOR_PROCESSOR_KEY": Self.processorKey,
-                                   "CONVEYOR_MANIFEST": Self.directory.appendingPathComponent("functions.json").path]
+                                   "CONVEYOR_MANIFEST": Self.directory.appendingPathComponent("functions.json").path,
+                                   "RESIZE_TENANT_KEY": key ?? ""]
             let out = Pipe()
             process.standardOutput = out
             process.standardError = FileHandle.nullDevice
@@ -76,8 +77,10 @@ struct ResizeImageTests {
         }
         let (created, key) = try run(["create-org", "example binary", "--quiet"])
         #expect(created == 0)
-        let (enqueued, answer) = try run(["invoke", "enqueue", "--key", key.trimmingCharacters(in: .whitespacesAndNewlines), "--body",
-                                          #"{"kind": "resize-image", "payload": {"url": "u", "width": 10, "height": 20, "maxSide": 5}}"#])
+        // Keys never go on the command line: the tenant's key comes from the environment.
+        let (enqueued, answer) = try run(["invoke", "enqueue", "--key-from-env", "RESIZE_TENANT_KEY", "--body",
+                                          #"{"kind": "resize-image", "payload": {"url": "u", "width": 10, "height": 20, "maxSide": 5}}"#],
+                                         key: key.trimmingCharacters(in: .whitespacesAndNewlines))
         #expect(enqueued == 0, "\(answer)")
         #expect(answer.contains("resize-image"))
     }
