@@ -48,6 +48,10 @@ public struct FCGIServeLoop {
     public var wakeFD: Int32?
     /// Checked between requests; true ends the loop.
     public var shouldStop: () -> Bool = { false }
+    /// Checked between requests; true retires the worker as `maxRequests` does: it accepts no
+    /// more connections, answers what it was sent, lets kept connections go idle (or the web
+    /// server close them), then returns. A reload asks this of the old workers.
+    public var shouldRecycle: () -> Bool = { false }
     /// Called for each accepted connection.
     public var connectionAccepted: () -> Void = {}
 
@@ -82,7 +86,7 @@ public struct FCGIServeLoop {
         defer { for h in held { h.connection.close() } }
         while true {
             let stopping = shouldStop()
-            let recycling = maxRequests > 0 && served >= maxRequests
+            let recycling = (maxRequests > 0 && served >= maxRequests) || shouldRecycle()
             retire(&held, stopping: stopping, recycling: recycling)
             if (stopping || recycling) && held.isEmpty { return recycling ? .maxRequestsReached : .stopped }
 

@@ -7,6 +7,10 @@ import Logging
 /// The master process, as PHP-FPM's static pool: owns the listener and the scoreboard, keeps N
 /// workers alive (replacing any that exit, with a short back-off when they crash-loop), and on
 /// SIGTERM/SIGINT/SIGQUIT stops gracefully within the grace period.
+///
+/// SIGHUP or SIGUSR2 reloads: a new generation of workers starts from the program file on disk
+/// (so an upgraded binary) and reads the manifest again, while the old generation stops
+/// accepting, answers what it was sent and exits. The listening sockets never close.
 final class Master {
     struct Slot {
         var pid: pid_t = 0
@@ -22,7 +26,14 @@ final class Master {
     let batchListener: FCGIListener?
     let board: Scoreboard
     let logger: Logger
+    /// Scoreboard slots: two generations of `perGeneration` each.
     var slots: [Slot]
+    let perGeneration: Int
+    /// Which half of `slots` the current workers live in; a reload flips it.
+    var generation = 0
+    /// The program workers are started from: the file on disk, so a reload after an upgrade
+    /// runs the new binary (/proc/self/exe would still be the old one).
+    let program: String
 
     init(config: ServeConfig, listener: FCGIListener, batchListener: FCGIListener?, board: Scoreboard, logger: Logger) {
         self.config = config
@@ -30,14 +41,19 @@ final class Master {
         self.batchListener = batchListener
         self.board = board
         self.logger = logger
-        self.slots = Array(repeating: Slot(), count: config.workers + config.batchWorkers)
+        self.perGeneration = config.workers + config.batchWorkers
+        self.slots = Array(repeating: Slot(), count: 2 * (config.workers + config.batchWorkers))
+        self.program = Spawner.programPath()
     }
+
+    /// The board slots of the current generation.
+    var currentSlots: Range<Int> { (generation % 2 * perGeneration)..<(generation % 2 * perGeneration + perGeneration) }
 
     static func nowNs() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
     /// Runs until a stop signal; returns the process exit status.
     func run() throws -> Int32 {
-        let wake = try SignalPipe.install([SIGTERM, SIGINT, SIGQUIT, SIGCHLD])
+        let wake = try SignalPipe.install([SIGTERM, SIGINT, SIGQUIT, SIGCHLD, SIGHUP, SIGUSR2])
         try listener.setInheritable(true)
         try batchListener?.setInheritable(true)
         _ = fcntl(board.fd, F_SETFD, 0)
@@ -45,7 +61,7 @@ final class Master {
             "listen": "\(listener.address)", "workers": "\(config.workers)", "maxRequests": "\(config.maxRequests)",
             "batchListen": "\(batchListener.map { "\($0.address)" } ?? "none")", "batchWorkers": "\(config.batchWorkers)",
         ])
-        for i in slots.indices { spawn(i) }
+        for i in currentSlots { spawn(i) }
         let parent = getppid()
         while true {
             if config.stopWhenOrphaned && getppid() != parent {
@@ -56,8 +72,10 @@ final class Master {
             var pfd = pollfd(fd: wake, events: Int16(POLLIN), revents: 0)
             _ = poll(&pfd, 1, timeout)
             drain(wake)
-            if !SignalPipe.take().isDisjoint(with: [SIGTERM, SIGINT, SIGQUIT]) { break }
+            let signals = SignalPipe.take()
+            if !signals.isDisjoint(with: [SIGTERM, SIGINT, SIGQUIT]) { break }
             reap(respawn: true)
+            if !signals.isDisjoint(with: [SIGHUP, SIGUSR2]) { reload() }
             let now = Self.nowNs()
             for i in slots.indices where slots[i].respawnAtNs.map({ $0 <= now }) ?? false { spawn(i) }
         }
@@ -82,7 +100,7 @@ final class Master {
         board.resetForNewWorker(i)
         do {
             let fd = config.isBatchSlot(i) ? (batchListener ?? listener).fd : listener.fd
-            let pid = try Spawner.spawnSelf(arguments: config.workerArguments(slot: i, listenFD: fd, scoreboardFD: board.fd))
+            let pid = try Spawner.spawn(program: program, arguments: config.workerArguments(slot: i, listenFD: fd, scoreboardFD: board.fd))
             board.set(i, .pid, UInt64(pid))
             slots[i].pid = pid
             slots[i].startedNs = Self.nowNs()
@@ -115,7 +133,8 @@ final class Master {
             logger.log(level: status.isClean ? .info : .warning, "worker exited", metadata: [
                 "slot": "\(i)", "workerPid": "\(pid)", "status": "\(status)", "requests": "\(board.get(i, .requests))",
             ])
-            guard respawn else { continue }
+            // A worker of an old generation is not replaced: the new one is already serving.
+            guard respawn, currentSlots.contains(i) else { continue }
             board.add(.respawns)
             if status.isClean {
                 board.add(.recycles)
@@ -134,6 +153,26 @@ final class Master {
                 slots[i].respawnAtNs = Self.nowNs() + delay
             }
         }
+    }
+
+    /// Starts the next generation of workers, then retires the current one (SIGUSR1): each old
+    /// worker answers what it was sent, lets its kept connections go, and exits. A reload while
+    /// the previous one's workers are still retiring waits for them.
+    func reload() {
+        let next = ((generation + 1) % 2 * perGeneration)..<((generation + 1) % 2 * perGeneration + perGeneration)
+        guard !next.contains(where: { slots[$0].pid > 0 }) else {
+            logger.warning("reload ignored: workers of the previous reload are still finishing")
+            return
+        }
+        let old = currentSlots
+        generation += 1
+        logger.info("reloading", metadata: ["program": "\(program)", "manifest": "\(config.manifestPath)"])
+        for i in currentSlots { spawn(i) }
+        for i in old {
+            slots[i].respawnAtNs = nil
+            if slots[i].pid > 0 { kill(slots[i].pid, SIGUSR1) }
+        }
+        board.add(.reloads)
     }
 
     /// Stops accepting, asks every worker to finish its request in flight, waits up to the grace

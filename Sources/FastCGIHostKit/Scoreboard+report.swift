@@ -27,8 +27,9 @@ extension Scoreboard {
             case .active: active += 1; total += 1
             case .idle, .starting: idle += 1; total += 1
             case .exiting: total += 1
-            case .empty: break
+            case .empty: continue
             }
+            // Only live workers: the board has room for two generations, for reloads.
             workers.append(workerReport(slot, state: state, now: now))
         }
         return .object([
@@ -48,6 +49,7 @@ extension Scoreboard {
             "respawns": .int(Int64(get(.respawns))),
             "crashes": .int(Int64(get(.crashes))),
             "recycles": .int(Int64(get(.recycles))),
+            "reloads": .int(Int64(get(.reloads))),
             "slowRequests": .int(Int64(slow)),
             "maxRequests": .int(Int64(pool.maxRequests)),
             "slowSeconds": .double(pool.slowSeconds),

@@ -11,6 +11,8 @@ import Synchronization
 final class Scoreboard {
     enum Header: Int {
         case magic, slotCount, startTimeMs, respawns, crashes, recycles, maxActive, masterPid, stopping
+        /// Reloads the master has made (SIGHUP, SIGUSR2).
+        case reloads
     }
 
     enum Field: Int {

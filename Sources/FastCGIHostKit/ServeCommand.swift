@@ -28,7 +28,9 @@ struct ServeConfig {
     var stopWhenOrphaned = false
 
     /// Slots from `workers` on belong to the batch pool.
-    func isBatchSlot(_ slot: Int) -> Bool { slot >= workers }
+    /// Slots run in two generations (a reload starts the next beside the old): slot and
+    /// slot + workers + batchWorkers are the same worker's.
+    func isBatchSlot(_ slot: Int) -> Bool { slot % (workers + batchWorkers) >= workers }
 
     func workerArguments(slot: Int, listenFD: Int32, scoreboardFD: Int32) -> [String] {
         let batch = isBatchSlot(slot)
@@ -52,7 +54,7 @@ struct ServeCommand: ParsableCommand {
         line and exit 2.
         """)
 
-    @Option(help: "unix:/path.sock or 127.0.0.1:PORT.") var listen: String?
+    @Option(help: "unix:/path.sock or 127.0.0.1:PORT. Not needed under systemd socket activation: the sockets named fcgi and batch (FileDescriptorName=) are used.") var listen: String?
     @Option(help: "The unix socket's mode, in octal (e.g. 0660; 0666 lets any local user connect).") var socketMode: String?
     @Option(help: "The unix socket's group (e.g. www-data), so the web server's workers can connect.") var socketGroup: String?
     @Option(help: "The listen backlog.") var backlog: Int32 = 511
@@ -75,15 +77,19 @@ struct ServeCommand: ParsableCommand {
     func run() throws {
         var master: Master?
         try FCGIHost.reportingStartupErrors {
-            var config = try checkedConfig()
+            let passed = try SocketActivation.listeners(environment: ProcessInfo.processInfo.environment)
+            var config = try checkedConfig(activated: passed)
             try DeployedQueues.applyAtStart(logger: Logger(label: "conveyor.fcgi-host"))
-            let listener = try FCGIListener.bind(config.listen, backlog: config.backlog, mode: config.socketMode, group: config.socketGroup)
+            let listener = try passed?["fcgi"] ?? passed?["unknown"]
+                ?? FCGIListener.bind(config.listen, backlog: config.backlog, mode: config.socketMode, group: config.socketGroup)
             config.listen = listener.address // a TCP port 0 is now the kernel's choice
-            let batchListener = try config.batchListen.map {
+            let batchListener = try passed?["batch"] ?? config.batchListen.map {
                 try FCGIListener.bind($0, backlog: config.backlog, mode: config.socketMode, group: config.socketGroup)
             }
             config.batchListen = batchListener?.address
-            let board = try Scoreboard.create(slots: config.workers + config.batchWorkers)
+            if batchListener != nil, config.batchWorkers == 0 { config.batchWorkers = batchWorkers }
+            // Twice the workers: during a reload the new generation starts beside the old one.
+            let board = try Scoreboard.create(slots: 2 * (config.workers + config.batchWorkers))
             var logger = Logger(label: "conveyor.fcgi-host")
             logger[metadataKey: "pid"] = "\(getpid())"
             master = Master(config: config, listener: listener, batchListener: batchListener, board: board, logger: logger)
@@ -93,9 +99,14 @@ struct ServeCommand: ParsableCommand {
         if status != 0 { throw ExitCode(status) }
     }
 
-    func checkedConfig() throws -> ServeConfig {
-        guard let listen else { throw HostError.configuration("--listen is required (unix:/path.sock or 127.0.0.1:PORT)") }
-        let address = try FCGIListenAddress(parsing: listen)
+    func checkedConfig(activated: [String: FCGIListener]? = nil) throws -> ServeConfig {
+        let address: FCGIListenAddress
+        if let passed = activated?["fcgi"] ?? activated?["unknown"] {
+            address = passed.address
+        } else {
+            guard let listen else { throw HostError.configuration("--listen is required (unix:/path.sock or 127.0.0.1:PORT), unless systemd passes the socket") }
+            address = try FCGIListenAddress(parsing: listen)
+        }
         var mode: mode_t?
         if let socketMode {
             guard let m = mode_t(socketMode, radix: 8), m <= 0o7777 else {

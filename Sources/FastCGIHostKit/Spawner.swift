@@ -8,9 +8,24 @@ enum Spawner {
     /// child gets an empty signal mask and default dispositions for the signals it must obey; it
     /// inherits every descriptor not marked close-on-exec.
     static func spawnSelf(arguments: [String]) throws -> pid_t {
+        try spawn(program: "/proc/self/exe", arguments: arguments)
+    }
+
+    /// Spawns `program` (this binary's file, perhaps upgraded since) as a worker.
+    static func spawn(program: String, arguments: [String]) throws -> pid_t {
         let argv0 = CommandLine.arguments.first ?? "fcgi-host"
         let env = ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }
-        return try spawn(path: "/proc/self/exe", argv: [argv0] + arguments, env: env)
+        return try spawn(path: program, argv: [argv0] + arguments, env: env)
+    }
+
+    /// This program's file on disk, for starting workers from: what /proc/self/exe names at
+    /// start (a later upgrade replaces the file at that path). /proc/self/exe when unknown.
+    static func programPath() -> String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard n > 0 else { return "/proc/self/exe" }
+        let path = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return path.hasSuffix(" (deleted)") ? String(path.dropLast(10)) : path
     }
 
     static func spawn(path: String, argv: [String], env: [String]) throws -> pid_t {

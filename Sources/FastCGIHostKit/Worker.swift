@@ -29,7 +29,8 @@ struct Worker {
     static let answerMargin = 2.0
 
     func run() throws {
-        let wake = try SignalPipe.install(Self.stopSignals)
+        // SIGUSR1 retires the worker gracefully (a reload): see FCGIServeLoop.shouldRecycle.
+        let wake = try SignalPipe.install(Self.stopSignals + [SIGUSR1])
         let board = try Scoreboard.attach(fd: scoreboardFD)
         board.set(slot, .pid, UInt64(getpid()))
         board.setState(slot, .idle)
@@ -66,6 +67,7 @@ struct Worker {
         // A job that would not stop at its deadline may still be running on a thread: end this
         // process once its answer is out, and the master starts a fresh one.
         loop.shouldStop = { stopRequested() || context.mustRecycle }
+        loop.shouldRecycle = { SignalPipe.hasSeen([SIGUSR1]) }
         loop.connectionAccepted = {
             board.add(slot, .connections)
             board.add(slot, .connectionsTotal)

@@ -53,6 +53,11 @@ final class Stack: @unchecked Sendable {
         /// Turns on the site's commented HTTPS listen with a self-signed certificate made for
         /// the test (`tlsURL`, trusted through `certificate`).
         var tls = false
+        /// Starts fcgi-host as systemd would with conveyor-fcgi.socket: the sockets are made by
+        /// Tests/Fixtures/socket_activate.py and passed as descriptors named fcgi and batch.
+        var socketActivated = false
+        /// The fcgi-host program to run (a copy a test may replace, for reloads).
+        var program: String?
     }
 
     init(_ options: Options = Options()) throws {
@@ -103,11 +108,17 @@ final class Stack: @unchecked Sendable {
     }
 
     func startFcgiHost(_ options: Options) throws {
-        let p = try launch(Self.binDir.appendingPathComponent("fcgi-host").path,
-                           ["serve", "--listen", "unix:\(fcgiSocket)", "--batch-listen", "unix:\(dir.appendingPathComponent("batch.sock").path)",
-                            "--socket-mode", "0666", "--workers", String(options.workers),
-                            "--max-requests", String(options.maxRequests), "--grace", String(options.grace)],
-                           log: "fcgi-host.log")
+        let program = options.program ?? Self.binDir.appendingPathComponent("fcgi-host").path
+        let pool = ["--workers", String(options.workers), "--max-requests", String(options.maxRequests), "--grace", String(options.grace)]
+        let p: Process
+        if options.socketActivated {
+            p = try launch("/usr/bin/python3", [Self.repoRoot.appendingPathComponent("Tests/Fixtures/socket_activate.py").path,
+                                                "--listen", fcgiSocket, "--listen", dir.appendingPathComponent("batch.sock").path,
+                                                "--names", "fcgi:batch", "--", program, "serve"] + pool, log: "fcgi-host.log")
+        } else {
+            p = try launch(program, ["serve", "--listen", "unix:\(fcgiSocket)", "--batch-listen", "unix:\(dir.appendingPathComponent("batch.sock").path)",
+                                     "--socket-mode", "0666"] + pool, log: "fcgi-host.log")
+        }
         fcgiHost = p
         try waitFor("fcgi-host socket") { FileManager.default.fileExists(atPath: self.fcgiSocket) }
     }
