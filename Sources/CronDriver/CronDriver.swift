@@ -22,6 +22,17 @@ struct CronDriver: ParsableCommand {
         version: BuildInfo.version,
         subcommands: [Once.self, Run.self, Watch.self])
 
+    /// Reads the `NAME_FILE` secrets first, then runs the command line.
+    static func main() {
+        do {
+            try SecretFiles.resolveProcessEnvironment()
+        } catch {
+            printError("\(error)")
+            Self.exit(withError: ExitCode(2))
+        }
+        main(Array(CommandLine.arguments.dropFirst()))
+    }
+
     /// Runs `body`, turning configuration problems into one line on standard error and exit 2.
     static func reportingErrors<T>(_ body: () throws -> T) throws -> T {
         do {

@@ -15,6 +15,12 @@ public enum FCGIHost {
     public static func main() {
         // A web server that hangs up must cost an EPIPE, never the process.
         signal(SIGPIPE, SIG_IGN)
+        do {
+            try SecretFiles.resolveProcessEnvironment()
+        } catch {
+            printError("\(error)")
+            exit(2)
+        }
         let environment = ProcessInfo.processInfo.environment
         do {
             ConveyorLog.bootstrap(try ConveyorLog.settings(environment: environment))

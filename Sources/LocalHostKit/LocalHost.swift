@@ -19,6 +19,7 @@ public struct LocalHost: ParsableCommand {
     /// Logs as `CONVEYOR_LOG_FORMAT` and `CONVEYOR_LOG_LEVEL` say, then runs the command line.
     public static func main() {
         do {
+            try SecretFiles.resolveProcessEnvironment()
             ConveyorLog.bootstrap(try ConveyorLog.settings(environment: ProcessInfo.processInfo.environment))
         } catch {
             FileHandle.standardError.write(Data("local-host: \(error)\n".utf8))
