@@ -13,7 +13,7 @@ struct Authenticator {
         if level == .none { return .anonymous }
         guard let key = Self.presentedKey(request) else {
             // The dashboard's session cookie stands for the admin key, for admin functions only.
-            if level == .admin, let token = try DashboardSession.liveToken(in: request, context: context) {
+            if level == .admin || level == .metrics, let token = try DashboardSession.liveToken(in: request, context: context) {
                 // A browser sends the cookie wherever the request came from: what changes
                 // something must come from the dashboard itself.
                 if request.method != "GET" && request.method != "HEAD" { try DashboardSession.checkUnsafe(request, token: token) }
@@ -23,24 +23,28 @@ struct Authenticator {
         }
         let isAdmin = context.configuration.adminKey.map { APIKey.matches(key, expected: $0) } ?? false
         let isProcessor = context.configuration.processorKey.map { APIKey.matches(key, expected: $0) } ?? false
+        let isMetrics = context.configuration.metricsKey.map { APIKey.matches(key, expected: $0) } ?? false
         switch level {
         case .none:
             return .anonymous
         case .admin:
             if isAdmin { return .admin }
+        case .metrics:
+            if isAdmin { return .admin }
+            if isMetrics { return .metricsReader }
         case .processor:
             // The admin key is the operator's: it may do what the processor does.
             if isProcessor { return .processor }
             if isAdmin { return .admin }
         case .tenant:
-            if isAdmin || isProcessor { throw Self.wrongScope(level) }
+            if isAdmin || isProcessor || isMetrics { throw Self.wrongScope(level) }
             if key.hasPrefix(APIKey.tenantPrefix), let org = try tenantOrg(key) {
                 return .tenant(orgId: org)
             }
             throw APIError(.unauthorized, "invalid API key")
         }
         // A valid key of another level is a scope error; anything else is simply wrong.
-        if isAdmin || isProcessor { throw Self.wrongScope(level) }
+        if isAdmin || isProcessor || isMetrics { throw Self.wrongScope(level) }
         if key.hasPrefix(APIKey.tenantPrefix), (try? tenantOrg(key)) != nil {
             throw Self.wrongScope(level)
         }

@@ -6,6 +6,8 @@ public enum Caller: Sendable, Equatable {
     /// The process-batch caller: the cron driver, or a job runner.
     case processor
     case admin
+    /// The metrics key: reads /metrics and nothing else.
+    case metricsReader
 
     /// The tenant's org, or a 403 for callers that have none.
     public func requireOrg() throws -> Int64 {
@@ -17,4 +19,6 @@ public enum Caller: Sendable, Equatable {
 /// The key a function demands, as functions.json declares it.
 public enum AuthLevel: String, Sendable, Codable, CaseIterable {
     case none, tenant, processor, admin
+    /// `CONVEYOR_METRICS_KEY`, a read-only key for a scraper (the admin key works too).
+    case metrics
 }

@@ -23,4 +23,6 @@ public struct Configuration: Sendable {
     public var databaseURL: String? { self["DATABASE_URL"] }
     public var processorKey: String? { self["CONVEYOR_PROCESSOR_KEY"] }
     public var adminKey: String? { self["CONVEYOR_ADMIN_KEY"] }
+    /// A key that reads /metrics and nothing else, for a scraper.
+    public var metricsKey: String? { self["CONVEYOR_METRICS_KEY"] }
 }

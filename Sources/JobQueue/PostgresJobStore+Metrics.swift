@@ -155,6 +155,13 @@ public struct ProcessingCounters: Sendable, Equatable {
         public var kind: String
         public var answer: String
         public var jobs: Int64
+
+        public init(queue: String, kind: String, answer: String, jobs: Int64) {
+            self.queue = queue
+            self.kind = kind
+            self.answer = answer
+            self.jobs = jobs
+        }
     }
 
     public var outcomes: [Outcome] = []

@@ -82,7 +82,7 @@ struct AuthGridTests {
             case .processor:
                 try call("another tenant's key", key: stranger.key, status: 403, code: "forbidden")
                 try call("owner's tenant key", key: owner.key, bearer: true, status: 403, code: "forbidden")
-            case .admin:
+            case .admin, .metrics:
                 try call("another tenant's key", key: stranger.key, status: 403, code: "forbidden")
                 try call("processor key", key: Stack.processorKey, status: 403, code: "forbidden")
             case .none:

@@ -49,7 +49,7 @@ struct ManifestRoutes {
         case .none: return nil
         case .tenant: return tenantKey
         case .processor: return Stack.processorKey
-        case .admin: return Stack.adminKey
+        case .admin, .metrics: return Stack.adminKey
         }
     }
 }

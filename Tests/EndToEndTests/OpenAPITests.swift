@@ -12,6 +12,7 @@ struct OpenAPITests {
     static let specPath = Stack.repoRoot.appendingPathComponent("openapi.yaml").path
     static let schemes: [AuthLevel: Set<String>] = [
         .tenant: ["tenantKey", "tenantBearer"], .processor: ["processorKey", "processorBearer"], .admin: ["adminKey", "adminBearer"], .none: [],
+        .metrics: ["metricsKey", "metricsBearer", "adminKey", "adminBearer"],
     ]
 
     /// The spec as JSON, through the test Python's PyYAML (schemathesis depends on it).
@@ -51,7 +52,7 @@ struct OpenAPITests {
                     let named = Set(security.flatMap { $0.objectValue?.keys.map { $0 } ?? [] })
                     // The dashboard's session cookie may stand in for the admin key.
                     let wanted = Self.schemes[entry.auth] ?? []
-                    #expect(named == wanted || named == wanted.union(entry.auth == .admin ? ["adminSession"] : []), "\(name): security \(named.sorted())")
+                    #expect(named == wanted || named == wanted.union(entry.auth == .admin || entry.auth == .metrics ? ["adminSession"] : []), "\(name): security \(named.sorted())")
                 } else {
                     Issue.record("\(name): no security list")
                 }

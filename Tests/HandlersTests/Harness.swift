@@ -27,7 +27,8 @@ final class Harness {
     }
 
     static func environment(databaseURL: String? = ProcessInfo.processInfo.environment["DATABASE_URL"]) -> [String: String] {
-        var env = ["CONVEYOR_PROCESSOR_KEY": processorKey, "CONVEYOR_ADMIN_KEY": adminKey]
+        // The shared cluster holds every suite's queues: /metrics must not fold a test's own.
+        var env = ["CONVEYOR_PROCESSOR_KEY": processorKey, "CONVEYOR_ADMIN_KEY": adminKey, "CONVEYOR_METRICS_MAX_QUEUES": "1000000"]
         env["DATABASE_URL"] = databaseURL
         return env
     }

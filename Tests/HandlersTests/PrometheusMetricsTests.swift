@@ -114,4 +114,48 @@ struct PrometheusMetricsTests {
         #expect(Self.value(families, "conveyor_jobs_processed", "conveyor_jobs_processed_total", ["queue": h.queue, "kind": "noop", "outcome": "completed"]) == 1)
         #expect(Self.value(families, "conveyor_queue_jobs", "conveyor_queue_jobs", ["queue": h.queue, "state": "completed"]) == 1)
     }
+
+    /// A scraper gets a key of its own that reads /metrics and nothing else.
+    @Test func theMetricsKeyReadsMetricsOnly() throws {
+        let metricsKey = "metrics-\(UUID().uuidString)"
+        let h = try Harness(environment: ["CONVEYOR_METRICS_KEY": metricsKey])
+        let scraped = h.call("GET", "/metrics", key: metricsKey)
+        #expect(scraped.status == 200)
+        #expect(String(decoding: scraped.response.body, as: UTF8.self).contains("conveyor_build_info"))
+        #expect(h.call("GET", "/metrics", key: .some(nil), headers: ["authorization": "Bearer \(metricsKey)"]).status == 200)
+        #expect(h.call("GET", "/metrics", key: Harness.adminKey).status == 200, "the admin key still reads it")
+        #expect(h.call("GET", "/v1/metrics/queues", key: metricsKey).status == 403)
+        #expect(h.call("POST", "/v1/admin/jobs/retry-dead", body: "{}", key: metricsKey).status == 403)
+        #expect(h.call("GET", "/v1/jobs", key: metricsKey).status == 403)
+        #expect(h.call("GET", "/metrics", key: h.key).status == 403, "a tenant key is not a metrics key")
+        #expect(h.call("GET", "/metrics", key: "nope").status == 401)
+    }
+
+    /// Past the cap, the least busy queues share one `queue="other"` series; totals are kept.
+    @Test func queuesPastTheCapFoldIntoOther() throws {
+        func queue(_ name: String, waiting: Int64) -> QueueMetrics {
+            var q = QueueMetrics(queue: name, paused: false)
+            q.waiting = waiting
+            q.oldestWaitingSeconds = Double(waiting)
+            return q
+        }
+        var histogram = DurationHistogram()
+        histogram.add(bucket: 0, jobs: 2, totalMs: 4)
+        let counters = ProcessingCounters(outcomes: [.init(queue: "big", kind: "noop", outcome: "completed", jobs: 5),
+                                                     .init(queue: "small-1", kind: "noop", outcome: "completed", jobs: 2),
+                                                     .init(queue: "small-2", kind: "noop", outcome: "completed", jobs: 3)],
+                                          runTimes: [.init(queue: "small-1", kind: "noop", histogram: histogram),
+                                                     .init(queue: "small-2", kind: "noop", histogram: histogram)], batchInvocations: 1)
+        let (queues, folded) = PrometheusMetricsFunction.folded(queues: [queue("big", waiting: 100), queue("small-1", waiting: 1), queue("small-2", waiting: 2)],
+                                                                counters: counters, maxQueues: 1)
+        #expect(queues.map(\.queue) == ["big", "other"])
+        #expect(queues.last?.waiting == 3 && queues.last?.oldestWaitingSeconds == 2)
+        let families = try Self.parse(PrometheusMetricsFunction.render(queues: queues, counters: folded))
+        #expect(Self.value(families, "conveyor_jobs_processed", "conveyor_jobs_processed_total", ["queue": "other", "kind": "noop", "outcome": "completed"]) == 5)
+        #expect(Self.value(families, "conveyor_jobs_processed", "conveyor_jobs_processed_total", ["queue": "big", "kind": "noop", "outcome": "completed"]) == 5)
+        #expect(Self.value(families, "conveyor_job_duration_seconds", "conveyor_job_duration_seconds_count", ["queue": "other", "kind": "noop"]) == 4)
+        // Under the cap nothing changes.
+        let (same, sameCounters) = PrometheusMetricsFunction.folded(queues: [queue("big", waiting: 1)], counters: ProcessingCounters(), maxQueues: 100)
+        #expect(same.map(\.queue) == ["big"] && sameCounters == ProcessingCounters())
+    }
 }

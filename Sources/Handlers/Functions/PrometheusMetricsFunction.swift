@@ -1,7 +1,8 @@
 import FoundationEssentials
 import JobQueue
 
-/// `prometheus-metrics` (admin): `GET /metrics` in the Prometheus text format — jobs by queue
+/// `prometheus-metrics` (the metrics key, or the admin key): `GET /metrics` in the Prometheus
+/// text format — jobs by queue
 /// and state, attempts by queue, kind and outcome, the run-time histogram, how targets
 /// answered, and process-batch invocations. Counters come from tables that are never pruned, so they only go up.
 struct PrometheusMetricsFunction: ConveyorFunction {
@@ -9,7 +10,9 @@ struct PrometheusMetricsFunction: ConveyorFunction {
 
     func handle(_ invocation: Invocation, context: FunctionContext) throws -> HTTPResponse {
         let store = PostgresJobStore(connection: try context.database())
-        let text = Self.render(queues: try store.queueMetrics(), counters: try store.processingCounters())
+        let maxQueues = context.configuration["CONVEYOR_METRICS_MAX_QUEUES"].flatMap(Int.init).map { max(1, $0) } ?? Self.defaultMaxQueues
+        let (queues, counters) = Self.folded(queues: try store.queueMetrics(), counters: try store.processingCounters(), maxQueues: maxQueues)
+        let text = Self.render(queues: queues, counters: counters)
         return HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], body: Data(text.utf8))
     }
 
