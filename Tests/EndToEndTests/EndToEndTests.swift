@@ -207,6 +207,15 @@ final class Tally: @unchecked Sendable {
     var histogram: [Int: Int] { Dictionary(values.map { ($0, 1) }, uniquingKeysWith: +) }
 }
 
+/// Values several threads add to, in one locked step each (a read, then a write, of a `Box`
+/// would lose an update when two threads interleave).
+final class Collected<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var list: [T] = []
+    func add(_ v: T) { lock.lock(); list.append(v); lock.unlock() }
+    var values: [T] { lock.lock(); defer { lock.unlock() }; return list }
+}
+
 final class Flag: @unchecked Sendable {
     private let lock = NSLock()
     private var value = false

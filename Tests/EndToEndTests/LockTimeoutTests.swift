@@ -30,8 +30,7 @@ struct LockTimeoutTests {
             ("job-status", "GET", "/v1/jobs/\(existing)", nil),
             ("list-jobs", "GET", "/v1/jobs", nil),
         ]
-        let answers = Box<[Int: (Web.Answer, Double)]>()
-        answers.value = [:]
+        let answers = Collected<(Int, Result<Web.Answer, any Error>, Double)>()
         try holder.transaction { _ in
             try holder.unsafeExecuteScript("LOCK conveyor_jobs IN ACCESS EXCLUSIVE MODE")
             let done = DispatchGroup()
@@ -39,22 +38,18 @@ struct LockTimeoutTests {
                 done.enter()
                 Thread.detachNewThread {
                     defer { done.leave() }
-                    guard let client = try? Web(stack.baseURL) else { return }
                     let started = Date()
-                    if let answer = try? client.call(r.method, r.path, body: r.body, key: tenant.key, timeout: 60) {
-                        let seconds = Date().timeIntervalSince(started)
-                        var all = answers.value ?? [:]
-                        all[i] = (answer, seconds)
-                        answers.value = all
-                    }
+                    let answer = Result { try Web(stack.baseURL).call(r.method, r.path, body: r.body, key: tenant.key, timeout: 150) }
+                    answers.add((i, answer, Date().timeIntervalSince(started)))
                 }
             }
-            #expect(done.wait(timeout: .now() + 60) == .success)
+            #expect(done.wait(timeout: .now() + 200) == .success)
         }
-        let got = answers.value ?? [:]
+        let got = Dictionary(answers.values.map { ($0.0, ($0.1, $0.2)) }, uniquingKeysWith: { first, _ in first })
         #expect(got.count == requests.count)
         for (i, r) in requests.enumerated() {
-            guard let (answer, seconds) = got[i] else { Issue.record("\(r.function): no answer"); continue }
+            guard let (result, seconds) = got[i] else { Issue.record("\(r.function): no answer"); continue }
+            guard case .success(let answer) = result else { Issue.record("\(r.function): \(result)"); continue }
             #expect(answer.status == 503, "\(r.function): \(answer.status) \(answer.text)")
             #expect(answer.errorCode == "unavailable")
             #expect(answer.headers.contains { $0.0.lowercased() == "retry-after" && (Int($0.1) ?? 0) >= 1 }, "\(r.function): \(answer.headers)")

@@ -35,8 +35,7 @@ struct ReloadTests {
         #expect(before.count == 2 + 3, "two workers and the batch pool's three")
 
         // Load: four clients, each on its own kept connection, enqueueing and reading back.
-        let stop = Flag(), statuses = Tally(), failures = Box<[String]>()
-        failures.value = []
+        let stop = Flag(), statuses = Tally(), failures = Collected<String>()
         let done = DispatchGroup()
         for n in 0..<4 {
             done.enter()
@@ -49,10 +48,10 @@ struct ReloadTests {
                     do {
                         let r = try client.call("POST", "/v1/jobs", body: #"{"kind":"noop","queue":"\#(tenant.queue)","payload":{"n":\#(n),"i":\#(i)}}"#, key: tenant.key, timeout: 20)
                         statuses.add(r.status)
-                        if r.status != 201 { failures.value = (failures.value ?? []) + ["\(r.status) \(r.text.prefix(200))"] }
+                        if r.status != 201 { failures.add("\(r.status) \(r.text.prefix(200))") }
                     } catch {
                         statuses.add(0)
-                        failures.value = (failures.value ?? []) + ["\(error)"]
+                        failures.add("\(error)")
                     }
                 }
             }
@@ -84,7 +83,7 @@ struct ReloadTests {
 
         let all = statuses.values
         #expect(all.count - countBefore > 20, "load went on through the reload: \(all.count - countBefore) requests after the signal")
-        #expect(failures.value ?? [] == [], "failed requests across the reload")
+        #expect(failures.values.isEmpty, "failed requests across the reload: \(failures.values)")
         #expect(all.allSatisfy { $0 == 201 })
         // The new workers run the new program file...
         for pid in after {

@@ -69,6 +69,13 @@ struct ConveyorLogTests {
         #expect(try JSONValue.parse(refused.body)["error"]?["requestId"] == "req-401")
         let batch = send("POST", "/v1/process-batch", #"{"queues":["\#(h.queue)"]}"#, key: Harness.processorKey, id: "req-batch")
         #expect(batch.status == 200)
+        // A target's signing secret (whsec_) is answered once, and never logged.
+        let target = send("PUT", "/v1/targets/log-hook", #"{"url":"https://hooks.example.com/x"}"#, key: h.key, id: "req-target")
+        #expect(target.status == 201)
+        let whsec = try #require(try JSONValue.parse(target.body)["secret"]?.stringValue)
+        #expect(whsec.hasPrefix("whsec_"))
+        let rotated = send("POST", "/v1/targets/log-hook/rotate", "{}", key: h.key, id: "req-rotate")
+        #expect(rotated.status == 200)
         let missing = send("GET", "/v1/nowhere", nil, key: nil, id: "req-404")
         #expect(try JSONValue.parse(missing.body)["error"]?["requestId"] == "req-404")
 
@@ -85,7 +92,8 @@ struct ConveyorLogTests {
         #expect(requestLine("req-batch")?["function"] == "process-batch")
         #expect(requestLine("req-404")?["status"] == "404")
         let all = lines.list.joined()
-        for secret in [h.key, Harness.processorKey, Harness.adminKey, password] { #expect(!all.contains(secret)) }
+        for secret in [h.key, Harness.processorKey, Harness.adminKey, password, whsec] { #expect(!all.contains(secret)) }
+        #expect(!all.contains("whsec_"))
         // The context's own logger carries nothing of the last request once it is answered.
         #expect(context.logger[metadataKey: "requestId"] == nil)
     }
