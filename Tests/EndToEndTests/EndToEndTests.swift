@@ -1,6 +1,7 @@
 import Foundation
 import Handlers
 import JobQueue
+import TestSupport
 import Testing
 
 /// The deployment users run — nginx, fcgi-host, fcgiwrap, cron-driver, PostgreSQL — driven over HTTP.
@@ -221,13 +222,4 @@ final class Flag: @unchecked Sendable {
     private var value = false
     func set() { lock.lock(); value = true; lock.unlock() }
     var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
-}
-
-final class Box<T>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: T?
-    var value: T? {
-        get { lock.lock(); defer { lock.unlock() }; return stored }
-        set { lock.lock(); stored = newValue; lock.unlock() }
-    }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Handlers
 import JobQueue
 import Postgres
+import TestSupport
 import Testing
 
 /// The executor through nginx and fcgi-host: the three ways one tenant or job held up the rest

@@ -359,13 +359,3 @@ extension JSONValue {
         return nil
     }
 }
-
-/// A value one thread sets and another reads.
-final class Box<T>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: T?
-    var value: T? {
-        get { lock.lock(); defer { lock.unlock() }; return stored }
-        set { lock.lock(); stored = newValue; lock.unlock() }
-    }
-}
