@@ -51,7 +51,8 @@ public final class Connection: Sendable {
 
     /// Bounds the statements sent from now on: each may run `statementMs` and wait for a lock
     /// `lockMs` (0 means no bound), then fails with SQLSTATE 57014 or 55P03. Set with one
-    /// round trip before the next statement outside a transaction, and only when it changes.
+    /// round trip before the next statement outside a transaction, and only when it changes by
+    /// more than `TimeBounds.statementToleranceMs` (or the lock bound changes).
     public func bound(_ bounds: TimeBounds?) {
         session.withLock { $0.wantedTimeouts = bounds }
     }

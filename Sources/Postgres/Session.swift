@@ -118,7 +118,7 @@ struct Session {
         if needsReset || !connectionLooksAlive() {
             try reset()
         }
-        if let wanted = wantedTimeouts, wanted != appliedTimeouts {
+        if let wanted = wantedTimeouts, !(appliedTimeouts.map { $0.covers(wanted) } ?? false) {
             _ = try finish(PQexec(conn, "SET statement_timeout = \(wanted.statementMs); SET lock_timeout = \(wanted.lockMs)"))
             appliedTimeouts = wanted
         }

@@ -18,6 +18,19 @@ public struct TimeBounds: Sendable, Equatable {
         self.init(statementMs: statement, lockMs: statement > 0 ? min(lock, statement) : lock)
     }
 
+    /// How far a statement bound already set may differ from the one wanted and still do: a
+    /// request's bound shrinks by what it waited for a worker, so it differs by milliseconds from
+    /// request to request, and a SET each time would cost every request a round trip.
+    public static let statementToleranceMs = 1000
+
+    /// True when bounds already set serve for `wanted`: the same lock bound, and a statement
+    /// bound within the tolerance (0, no bound, only for 0).
+    public func covers(_ wanted: TimeBounds) -> Bool {
+        guard lockMs == wanted.lockMs else { return false }
+        if statementMs == 0 || wanted.statementMs == 0 { return statementMs == wanted.statementMs }
+        return abs(statementMs - wanted.statementMs) <= Self.statementToleranceMs
+    }
+
     /// SQLSTATEs of a statement cut short by these bounds: query_canceled, lock_not_available.
     public static let sqlStates: Set<String> = ["57014", "55P03"]
 }

@@ -60,4 +60,20 @@ struct TimeBoundsTests {
         // Free again once the lock is gone.
         #expect(try waiter.query(SQL.unsafe("SELECT count(*)::int AS n FROM \(table)"))[0].decode("n", as: Int.self) == 0)
     }
+
+    /// A bound a few milliseconds off the one set (what a request waited for a worker) costs no
+    /// SET; a second off, or a new lock bound, does.
+    @Test func smallChangesKeepTheBoundAlreadySet() throws {
+        let db = try Connection(url: try TestDatabase.url())
+        db.bound(TimeBounds(statementMs: 15_000, lockMs: 3_000))
+        #expect(try db.query("SHOW statement_timeout")[0].decode("statement_timeout", as: String.self) == "15s")
+        db.bound(TimeBounds(statementMs: 14_990, lockMs: 3_000))
+        #expect(try db.query("SHOW statement_timeout")[0].decode("statement_timeout", as: String.self) == "15s", "within the tolerance")
+        db.bound(TimeBounds(statementMs: 5_000, lockMs: 3_000))
+        #expect(try db.query("SHOW statement_timeout")[0].decode("statement_timeout", as: String.self) == "5s")
+        db.bound(TimeBounds(statementMs: 5_000, lockMs: 1_000))
+        #expect(try db.query("SHOW lock_timeout")[0].decode("lock_timeout", as: String.self) == "1s")
+        #expect(TimeBounds(statementMs: 0, lockMs: 0).covers(TimeBounds(statementMs: 0, lockMs: 0)))
+        #expect(!TimeBounds(statementMs: 0, lockMs: 0).covers(TimeBounds(statementMs: 500, lockMs: 0)))
+    }
 }
