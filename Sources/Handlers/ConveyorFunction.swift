@@ -93,6 +93,7 @@ public enum FunctionRegistry {
         CreateOrganizationFunction(),
         RotateOrganizationKeyFunction(),
         RevokeOrganizationKeysFunction(),
+        GetPipelineFunction(),
         // @functions: new functions above this line
     ]
 

@@ -39,6 +39,11 @@ public final class IntakeService {
     }
 
     /// The org's pipelines by name.
+    /// One pipeline of the org, or nil (another org's is nil too).
+    public func pipeline(id: Int64, orgId: Int64) throws -> Pipeline? {
+        try pipelineStore.pipeline(id: id, orgId: orgId)
+    }
+
     public func pipelines(orgId: Int64, includeInactive: Bool = true) throws -> [Pipeline] {
         try pipelineStore.pipelines(orgId: orgId, includeInactive: includeInactive)
     }

@@ -78,6 +78,11 @@ struct HTTPSemanticsTests {
         #expect(deferred.status == 202)
         follow(deferred, "/v1/jobs/\(try #require(deferred.json["jobId"]?.intValue))")
 
+        let pipeline = h.call("POST", "/v1/pipelines", body: #"{"name":"Billing","description":"Refunds"}"#)
+        #expect(pipeline.status == 201, "\(pipeline.json)")
+        follow(pipeline, "/v1/pipelines/\(try #require(pipeline.json["id"]?.intValue))")
+        #expect(h.call("GET", "/v1/pipelines/999999999").status == 404)
+
         let target = h.call("PUT", "/v1/targets/loc-hook", body: #"{"url":"https://hooks.example.com/x"}"#)
         #expect(target.status == 201)
         follow(target, "/v1/targets/loc-hook")

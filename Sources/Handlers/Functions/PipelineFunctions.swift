@@ -13,7 +13,27 @@ struct UpsertPipelineFunction: ConveyorFunction {
         return try intakeCall {
             let input = try PipelineInput(json: body)
             let (pipeline, created) = try context.intakeService().upsertPipeline(input, orgId: org)
-            return try .json(created ? 201 : 200, pipeline)
+            let response = try HTTPResponse.json(created ? 201 : 200, pipeline)
+            return created ? response.located("v1", "pipelines", String(pipeline.id)) : response
+        }
+    }
+}
+
+/// `get-pipeline`: one pipeline of the caller's org; another org's is a 404, like one that does
+/// not exist.
+struct GetPipelineFunction: ConveyorFunction {
+    let name = "get-pipeline"
+
+    func handle(_ invocation: Invocation, context: FunctionContext) throws -> HTTPResponse {
+        let org = try invocation.caller.requireOrg()
+        guard let text = invocation.pathParams["id"], let id = Int64(text), id > 0 else {
+            throw APIError(.notFound, "no such pipeline")
+        }
+        return try intakeCall {
+            guard let pipeline = try context.intakeService().pipeline(id: id, orgId: org) else {
+                throw APIError(.notFound, "no such pipeline")
+            }
+            return try .json(200, pipeline)
         }
     }
 }
