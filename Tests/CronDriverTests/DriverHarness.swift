@@ -82,9 +82,21 @@ final class Child: @unchecked Sendable {
 
     /// Waits up to `timeout` seconds for the process to end; returns its status, or nil if it still runs.
     func wait(timeout: Double) async -> Int32? {
-        guard await DriverHarness.eventually(timeout: timeout, { !process.isRunning }) else { return nil }
-        process.waitUntilExit()
-        return process.terminationStatus
+        guard await DriverHarness.eventually(timeout: timeout, { exitStatus() != nil }) else { return nil }
+        return exitStatus()
+    }
+
+    /// The exit status once the child has ended, else nil. Foundation learns of the exit on a
+    /// dispatch queue that a loaded machine can hold up for minutes (a fresh clone's full run saw
+    /// a driver that had printed its error and exited still "running" 160 s later), so the kernel
+    /// is asked directly: waitid with WNOWAIT reads a zombie's status without reaping it.
+    func exitStatus() -> Int32? {
+        if !process.isRunning { return process.terminationStatus }
+        var info = siginfo_t()
+        guard waitid(P_PID, id_t(process.processIdentifier), &info, WEXITED | WNOHANG | WNOWAIT) == 0,
+              info._sifields._sigchld.si_pid == process.processIdentifier else { return nil }
+        // CLD_EXITED carries the exit code; a signal death is reported as 128 + the signal.
+        return info.si_code == Int32(CLD_EXITED) ? info._sifields._sigchld.si_status : 128 + info._sifields._sigchld.si_status
     }
 
     /// Sends SIGTERM and waits up to `timeout` seconds; returns the exit status, or nil if it had to be killed.
