@@ -71,7 +71,10 @@ struct Watch: ParsableCommand {
         let watcher = try CronDriver.reportingErrors {
             let environment = ProcessInfo.processInfo.environment
             let settings = try DriverSettings(environment: environment)
-            let databaseURL = try Configuration(environment: environment).require("DATABASE_URL")
+            // LISTEN needs a session of its own: behind a transaction-pooling PgBouncer, DATABASE_URL
+            // reaches whichever server connection is free, so watch may be pointed past it.
+            let configuration = Configuration(environment: environment)
+            let databaseURL = try configuration["CONVEYOR_LISTEN_DATABASE_URL"] ?? configuration.require("DATABASE_URL")
             try DeployedQueues.applyAtStart(configuration: Configuration(environment: environment), logger: logger)
             let manifest = try FunctionManifest.load(path: self.manifest)
             let endpoint = try FunctionEndpoint(function: "process-batch", manifest: manifest, baseURL: settings.baseURL)

@@ -38,6 +38,8 @@ final class Watcher: @unchecked Sendable {
 
     private let options: Options
     private let databaseURL: String
+    /// The installation whose enqueues wake us: its schema names the channel.
+    private let channel: String
     private let endpoint: FunctionEndpoint
     private let settings: DriverSettings
     private let stop: CronStopSignal
@@ -85,6 +87,7 @@ final class Watcher: @unchecked Sendable {
          stop: CronStopSignal, logger: Logger) throws {
         self.options = options
         self.databaseURL = databaseURL
+        channel = JobQueueSchema.notifyChannel(try DatabaseSchema.fromEnvironment())
         self.endpoint = endpoint
         self.settings = settings
         self.stop = stop
@@ -110,7 +113,7 @@ final class Watcher: @unchecked Sendable {
     func run() {
         let scope = options.queues.map { "queues \($0.joined(separator: ","))" } ?? "all queues"
         let poll = longPolls ? "a long poll of \(options.waitSeconds) s always out, " : ""
-        logger.info("watching \(JobQueueSchema.notifyChannel) for \(scope); calling \(endpoint.method) \(endpoint.url), \(poll)up to \(options.maxInFlight) at once")
+        logger.info("watching \(channel) for \(scope); calling \(endpoint.method) \(endpoint.url), \(poll)up to \(options.maxInFlight) at once")
         defer { waitForCalls() }
         while !stop.isStopped {
             guard let connection = connected() else { return }
@@ -348,7 +351,7 @@ final class Watcher: @unchecked Sendable {
         while !stop.isStopped {
             do {
                 let connection = try Connection(url: databaseURL, applicationName: options.applicationName)
-                try connection.listen(JobQueueSchema.notifyChannel)
+                try connection.listen(channel)
                 self.connection = connection
                 if failures > 0 { logger.info("connected to the database") }
                 return connection
@@ -371,7 +374,7 @@ final class Watcher: @unchecked Sendable {
         while !stop.wait(seconds: backoff) {
             do {
                 try connection.reconnect()
-                try connection.listen(JobQueueSchema.notifyChannel)
+                try connection.listen(channel)
                 logger.info("reconnected to the database")
                 pending = true
                 return

@@ -5,9 +5,10 @@ import Postgres
 /// 150 (`operations`) the metrics rollups; 151 and 152 (`executor`) scheduled jobs, fair lanes,
 /// attempt timeouts and flow keys; 153 what a claim hands to targets; 154 how targets answered.
 public enum JobQueueSchema {
-    /// Channel enqueue notifies at commit. The payload is the queue's name when jobs are due now,
-    /// or `delayedPrefix` + the name when they were all delayed.
-    public static let notifyChannel = "conveyor_jobs"
+    /// Channel enqueue notifies at commit, one per installation: `conveyor_jobs` for the schema
+    /// `conveyor`, so a watcher of one schema never wakes for another's jobs. The payload is the
+    /// queue's name when jobs are due now, or `delayedPrefix` + the name when they were all delayed.
+    public static func notifyChannel(_ schema: DatabaseSchema) -> String { schema.name + "_jobs" }
     /// Marks a notification about delayed jobs only: nothing to run yet, but an earlier wake-up.
     public static let delayedPrefix = "delayed:"
 

@@ -152,13 +152,13 @@ extension PostgresJobStore {
             return try connection.query("""
                 WITH ins AS (\(insert))
                 SELECT id, org_id, run_at, idempotency_key, state,
-                       (SELECT count(pg_notify(\(JobQueueSchema.notifyChannel),
+                       (SELECT count(pg_notify(\(JobQueueSchema.notifyChannel(connection.schema)),
                                                CASE WHEN due THEN q ELSE \(JobQueueSchema.delayedPrefix) || q END))
                         FROM (SELECT queue AS q, bool_or(run_at <= now()) AS due FROM ins GROUP BY queue) AS queues) AS notified
                 FROM ins
                 """)
         }
-        let outcomes = try connection.pipelined([insert, Self.notifyAfterCommit(Self.channelPayloads(jobs))])
+        let outcomes = try connection.pipelined([insert, Self.notifyAfterCommit(Self.channelPayloads(jobs), channel: JobQueueSchema.notifyChannel(connection.schema))])
         // A failed notification is not a failed enqueue: the jobs are stored.
         return try outcomes[0].get()
     }
@@ -179,9 +179,9 @@ extension PostgresJobStore {
     /// Notifications in a transaction of their own with an asynchronous commit: the jobs are
     /// already committed, so losing these in a crash loses only a wake-up (the crontab, or the
     /// next notification, picks the jobs up).
-    static func notifyAfterCommit(_ payloads: [String]) -> SQL {
+    static func notifyAfterCommit(_ payloads: [String], channel: String) -> SQL {
         """
-        SELECT set_config('synchronous_commit', 'off', true), count(pg_notify(\(JobQueueSchema.notifyChannel), p))
+        SELECT set_config('synchronous_commit', 'off', true), count(pg_notify(\(channel), p))
         FROM unnest(\(payloads)::text[]) AS p
         """
     }
@@ -202,7 +202,7 @@ extension PostgresJobStore {
         }
         let outcomes = try connection.pipelined([
             insertOneStatement(job, orgId: orgId, notifying: false),
-            Self.notifyAfterCommit(Self.channelPayloads([job])),
+            Self.notifyAfterCommit(Self.channelPayloads([job]), channel: JobQueueSchema.notifyChannel(connection.schema)),
         ])
         // A failed notification is not a failed enqueue: the job is stored.
         return try outcomes[0].get()
@@ -223,7 +223,7 @@ extension PostgresJobStore {
         return """
             WITH ins AS (\(insert))
             SELECT id, org_id, run_at, idempotency_key, state,
-                   pg_notify(\(JobQueueSchema.notifyChannel),
+                   pg_notify(\(JobQueueSchema.notifyChannel(connection.schema)),
                              CASE WHEN run_at <= now() THEN queue ELSE \(JobQueueSchema.delayedPrefix) || queue END)::text AS notified
             FROM ins
             """

@@ -44,7 +44,7 @@ extension PostgresJobStore {
                 RETURNING id, run_at, queue, state
             )
             SELECT id, run_at, state::text AS state,
-                   pg_notify(\(JobQueueSchema.notifyChannel),
+                   pg_notify(\(JobQueueSchema.notifyChannel(connection.schema)),
                              CASE WHEN run_at <= now() THEN queue ELSE \(JobQueueSchema.delayedPrefix) || queue END)::text AS notified
             FROM ins
             """)

@@ -273,12 +273,12 @@ public struct PostgresJobStore: JobStore, Sendable {
 
 extension PostgresJobStore {
     public func listenForWork() throws {
-        try connection.listen(JobQueueSchema.notifyChannel)
+        try connection.listen(JobQueueSchema.notifyChannel(connection.schema))
     }
 
     public func waitForWork(queues: [String]?, timeout: Double, wakeFD: Int32) throws -> WorkHeard {
         var heard = WorkHeard()
-        for n in try connection.waitForNotifications(timeout: timeout, wakeFD: wakeFD) where n.channel == JobQueueSchema.notifyChannel {
+        for n in try connection.waitForNotifications(timeout: timeout, wakeFD: wakeFD) where n.channel == JobQueueSchema.notifyChannel(connection.schema) {
             let delayed = n.payload.hasPrefix(JobQueueSchema.delayedPrefix)
             let queue = delayed ? n.payload.dropFirst(JobQueueSchema.delayedPrefix.count) : Substring(n.payload)
             guard queues.map({ $0.contains { $0 == queue } }) ?? true else { continue }
@@ -288,7 +288,7 @@ extension PostgresJobStore {
     }
 
     public func stopListening() throws {
-        try connection.unlisten(JobQueueSchema.notifyChannel)
+        try connection.unlisten(JobQueueSchema.notifyChannel(connection.schema))
         // What arrived before the UNLISTEN took effect is of no use to anyone now.
         _ = try connection.waitForNotifications(timeout: 0)
     }

@@ -19,12 +19,19 @@ public final class Connection: Sendable {
     private let lastStatusOK: Atomic<Bool>
     private let lastBackendPID: Atomic<Int32>
 
+    /// The schema whose tables this connection's statements use (see `DatabaseSchema`).
+    public let schema: DatabaseSchema
+
     /// Opens a connection. `url` is a libpq URI (postgresql://…) or a key=value conninfo string.
-    /// The session runs in UTC with ISO dates and reports `applicationName` to the server.
-    /// Throws `PostgresError(.connection)` with libpq's message if the server can't be reached.
-    public init(url: String, applicationName: String = "conveyor") throws {
+    /// The session runs in UTC with ISO dates, finds its tables in `schema` (by default the one
+    /// `CONVEYOR_SCHEMA` names) and reports `applicationName` to the server.
+    /// Throws `PostgresError(.connection)` with libpq's message if the server can't be reached,
+    /// and `PostgresError(.configuration)` for an invalid `CONVEYOR_SCHEMA`.
+    public init(url: String, applicationName: String = "conveyor", schema: DatabaseSchema? = nil) throws {
+        let schema = try schema ?? DatabaseSchema.fromEnvironment()
         let conn = try Session.connect(url: url, applicationName: applicationName)
-        var session = Session(conn: conn)
+        var session = Session(conn: conn, schema: schema)
+        self.schema = schema
         do {
             try session.setUpSession()
         } catch {
@@ -42,11 +49,11 @@ public final class Connection: Sendable {
 
     /// Opens a connection to `DATABASE_URL`.
     /// Throws `PostgresError(.configuration)` if the variable is missing or empty.
-    public static func fromEnvironment(applicationName: String = "conveyor") throws -> Connection {
+    public static func fromEnvironment(applicationName: String = "conveyor", schema: DatabaseSchema? = nil) throws -> Connection {
         guard let url = ProcessInfo.processInfo.environment["DATABASE_URL"], !url.isEmpty else {
             throw PostgresError(.configuration, message: "DATABASE_URL is not set")
         }
-        return try Connection(url: url, applicationName: applicationName)
+        return try Connection(url: url, applicationName: applicationName, schema: schema)
     }
 
     /// Bounds the statements sent from now on: each may run `statementMs` and wait for a lock

@@ -8,14 +8,18 @@ public final class ConnectionPool: Sendable {
     public let applicationName: String
     public let maxIdle: Int
     public let maxOpen: Int
+    /// The schema of every connection the pool opens; nil means `CONVEYOR_SCHEMA`'s.
+    public let schema: DatabaseSchema?
     private struct State {
         var idle: [Connection] = []
         var open = 0
     }
     private let state = Mutex(State())
 
-    public init(url: String, applicationName: String = "conveyor-jobs", maxIdle: Int = 4, maxOpen: Int = 64) {
+    public init(url: String, applicationName: String = "conveyor-jobs", maxIdle: Int = 4, maxOpen: Int = 64,
+                schema: DatabaseSchema? = nil) {
         self.url = url
+        self.schema = schema
         self.applicationName = applicationName
         self.maxIdle = max(0, maxIdle)
         self.maxOpen = max(1, maxOpen)
@@ -37,7 +41,7 @@ public final class ConnectionPool: Sendable {
             return c
         case .some(nil):
             do {
-                return try Connection(url: url, applicationName: applicationName)
+                return try Connection(url: url, applicationName: applicationName, schema: schema)
             } catch {
                 state.withLock { $0.open -= 1 }
                 throw error

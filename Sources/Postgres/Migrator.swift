@@ -20,9 +20,10 @@ public enum Migrator {
     /// Advisory-lock key for migrations: "Conveyor" in ASCII. Fixed so every process agrees.
     static let lockKey: Int64 = 0x436F_6E76_6579_6F72
 
-    /// Creates `conveyor_migrations` if missing, takes the advisory lock, applies each missing
-    /// migration (by version) in its own transaction, and unlocks. Returns the versions this
-    /// call applied. Throws `PostgresError(.configuration)` if versions are duplicated.
+    /// Takes the advisory lock, creates the connection's schema and `conveyor_migrations` in it
+    /// if missing, moves an installation that predates schemas in (see `adoptLegacy`), applies
+    /// each missing migration (by version) in its own transaction, and unlocks. Returns the
+    /// versions this call applied. Throws `PostgresError(.configuration)` if versions are duplicated.
     @discardableResult
     public static func migrate(_ migrations: [Migration], on connection: Connection) throws -> [Int] {
         var seen = Set<Int>()
@@ -36,6 +37,9 @@ public enum Migrator {
             // If the connection died the session lock died with it; nothing to undo.
             _ = try? connection.query("SELECT pg_advisory_unlock(\(lockKey))")
         }
+        // The name is validated to need no quoting (DatabaseSchema).
+        try connection.unsafeExecuteScript("CREATE SCHEMA IF NOT EXISTS \(connection.schema.name)")
+        try adoptLegacy(migrations, on: connection)
         try connection.execute("""
             CREATE TABLE IF NOT EXISTS conveyor_migrations (
                 version int PRIMARY KEY,
@@ -61,6 +65,71 @@ public enum Migrator {
             newlyApplied.append(migration.version)
         }
         return newlyApplied
+    }
+
+    /// Moves an installation made before Conveyor had a schema of its own, whose tables sit in
+    /// `public`, into the connection's schema: every table, type and function the migrations
+    /// create (found by name in their scripts) and `conveyor_migrations`, in one transaction.
+    /// `ALTER … SET SCHEMA` changes only the catalog: rows, indexes, sequences and ids stay as
+    /// they were, so no job is lost or renumbered. Runs only when the schema has no
+    /// installation yet and `public` has one, and never when the schema is `public` itself.
+    static func adoptLegacy(_ migrations: [Migration], on connection: Connection) throws {
+        let target = connection.schema
+        guard target != .legacy else { return }
+        let found = try connection.query("""
+            SELECT to_regclass(\(target.name + ".conveyor_migrations")) IS NULL
+               AND to_regclass('public.conveyor_migrations') IS NOT NULL AS adopt
+            """)
+        guard try found.first?.decode("adopt", as: Bool.self) == true else { return }
+        // Only what the installation in public made: a name a later migration creates may be
+        // one of the application's own tables there.
+        let made = Set(try connection.query("SELECT version FROM public.conveyor_migrations").map { try $0.decode("version", as: Int.self) })
+        let names = createdNames(migrations.filter { made.contains($0.version) })
+        try connection.transaction { connection in
+            let objects = try connection.query("""
+                SELECT 'TABLE' AS what, format('public.%I', c.relname) AS name
+                FROM pg_class c
+                WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v')
+                  AND c.relname = ANY(\(names.tables + ["conveyor_migrations"])::text[])
+                UNION ALL
+                SELECT 'TYPE', format('public.%I', t.typname)
+                FROM pg_type t
+                WHERE t.typnamespace = 'public'::regnamespace AND t.typname = ANY(\(names.types)::text[])
+                UNION ALL
+                SELECT 'FUNCTION', p.oid::regprocedure::text
+                FROM pg_proc p
+                WHERE p.pronamespace = 'public'::regnamespace AND p.proname = ANY(\(names.functions)::text[])
+                """)
+            var script = ""
+            for row in objects {
+                // Names come from the catalog, quoted by format() and regprocedure's output.
+                script += "ALTER \(try row.decode("what", as: String.self)) \(try row.decode("name", as: String.self)) SET SCHEMA \(target.name);\n"
+            }
+            try connection.unsafeExecuteScript(script)
+        }
+    }
+
+    /// The tables, types and functions the scripts create, by name.
+    static func createdNames(_ migrations: [Migration]) -> (tables: [String], types: [String], functions: [String]) {
+        var tables = Set<String>(), types = Set<String>(), functions = Set<String>()
+        for migration in migrations {
+            let words = migration.sql.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "(" || $0 == "\t" }).map(String.init)
+            for (i, word) in words.enumerated() where word.uppercased() == "CREATE" {
+                var j = i + 1
+                while j < words.count, ["OR", "REPLACE", "UNIQUE", "UNLOGGED", "MATERIALIZED"].contains(words[j].uppercased()) { j += 1 }
+                guard j + 1 < words.count else { continue }
+                var k = j + 1
+                if words[k].uppercased() == "IF", k + 3 < words.count { k += 3 }  // IF NOT EXISTS
+                let name = String(words[k].filter { $0 != "\"" && $0 != ";" && $0 != "," })
+                switch words[j].uppercased() {
+                case "TABLE", "VIEW": tables.insert(name)
+                case "TYPE": types.insert(name)
+                case "FUNCTION", "PROCEDURE": functions.insert(name)
+                default: break
+                }
+            }
+        }
+        return (tables.sorted(), types.sorted(), functions.sorted())
     }
 
     /// Versions already applied, ascending; empty if the table does not exist yet.

@@ -12,6 +12,8 @@ import Darwin
 /// `Connection`'s mutex, so every method here runs with the lock held.
 struct Session {
     let conn: OpaquePointer
+    /// The schema this session's statements find their tables in (its whole `search_path`).
+    let schema: DatabaseSchema
     /// Depth of `Connection.transaction` calls: 1 = BEGIN, 2+ = savepoints.
     var transactionDepth = 0
     /// The server was inside a transaction after the last statement (PQtransactionStatus).
@@ -39,8 +41,9 @@ struct Session {
     /// The time bounds this backend runs under, as far as we set them; nil after a reconnect.
     var appliedTimeouts: TimeBounds?
 
-    init(conn: OpaquePointer) {
+    init(conn: OpaquePointer, schema: DatabaseSchema) {
         self.conn = conn
+        self.schema = schema
         notices.install(on: conn)
     }
 
@@ -79,9 +82,11 @@ struct Session {
     }
 
     /// Session settings every connection (and every reconnect) starts with, plus the
-    /// LISTENs that a reconnect would otherwise silently drop.
+    /// LISTENs that a reconnect would otherwise silently drop. The schema is the whole search
+    /// path: `pg_catalog` is searched first anyway, and leaving `public` out means a table the
+    /// application keeps there under one of our names can never be mistaken for ours.
     mutating func setUpSession() throws {
-        var script = "SET TimeZone='UTC'; SET DateStyle='ISO';"
+        var script = "SET TimeZone='UTC'; SET DateStyle='ISO'; SET search_path = \(schema.name);"
         for channel in listening {
             script += " LISTEN \(try quoteIdentifier(channel));"
         }

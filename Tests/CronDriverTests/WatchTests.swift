@@ -116,12 +116,12 @@ struct WatchTests {
         let settled = w.batchCalls.count
 
         // Notifications for other queues do not wake it (nothing is due in its own queue yet).
-        try db.notify(JobQueueSchema.notifyChannel, payload: Self.uniqueName("other"))
+        try db.notify(JobQueueSchema.notifyChannel(.standard), payload: Self.uniqueName("other"))
         try await Task.sleep(for: .milliseconds(500))
         #expect(w.batchCalls.count == settled)
 
         // A plain pg_notify on its queue does.
-        try db.query("SELECT pg_notify(\(JobQueueSchema.notifyChannel), \(w.queue))")
+        try db.query("SELECT pg_notify(\(JobQueueSchema.notifyChannel(.standard)), \(w.queue))")
         #expect(await w.waitForCalls(settled + 1), "\(w.watch.stderr)")
 
         // So does an enqueue's own NOTIFY for a job due now.
@@ -215,7 +215,7 @@ struct WatchTests {
         let reconnected = w.batchCalls.count
         var woke = false
         for _ in 0..<30 where !woke {
-            _ = try? db.query("SELECT pg_notify(\(JobQueueSchema.notifyChannel), \(w.queue))")
+            _ = try? db.query("SELECT pg_notify(\(JobQueueSchema.notifyChannel(.standard)), \(w.queue))")
             woke = await w.waitForCalls(reconnected + 1, timeout: 0.5)
         }
         #expect(woke, "\(w.watch.stderr)")

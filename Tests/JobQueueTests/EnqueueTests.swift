@@ -80,13 +80,13 @@ struct EnqueueTests {
 
     @Test func enqueueNotifiesWatchersOfDueQueues() throws {
         let listener = try TestDatabase.connect()
-        try listener.listen(JobQueueSchema.notifyChannel)
+        try listener.listen(JobQueueSchema.notifyChannel(.standard))
         _ = try store.enqueue([newJob(queue)], orgId: org)
         var got: [PostgresNotification] = []
         for _ in 0..<20 where !got.contains(where: { $0.payload == queue }) {
             got += try listener.waitForNotifications(timeout: 0.25)
         }
-        #expect(got.contains { $0.channel == JobQueueSchema.notifyChannel && $0.payload == queue })
+        #expect(got.contains { $0.channel == JobQueueSchema.notifyChannel(.standard) && $0.payload == queue })
 
         // A delayed job asks for nothing to run now, only for an earlier wake-up.
         let later = TestDatabase.uniqueQueue("later")

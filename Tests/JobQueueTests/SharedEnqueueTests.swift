@@ -96,7 +96,7 @@ struct SharedEnqueueTests {
 
     @Test func sharedEnqueuesNotifyEachQueueOnceAfterTheirCommit() throws {
         let listener = try TestDatabase.connect()
-        try listener.listen(JobQueueSchema.notifyChannel)
+        try listener.listen(JobQueueSchema.notifyChannel(.standard))
         let later = TestDatabase.uniqueQueue("later")
         _ = try store.enqueue([newJob(queue), newJob(later, delay: 600), newJob(queue)], orgIds: [orgA, orgB, orgB])
         var got: [PostgresNotification] = []

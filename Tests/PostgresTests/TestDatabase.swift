@@ -15,8 +15,21 @@ enum TestDatabase {
         return url
     }
 
+    /// A connection whose schema (`conveyor`, the search path of every connection) exists, so
+    /// the tables tests create have somewhere to go without a migration.
     static func connect(_ name: String = "conveyor-tests") throws -> Connection {
-        try Connection(url: url(), applicationName: name)
+        let connection = try Connection(url: url(), applicationName: name)
+        try ensureSchema(on: connection)
+        return connection
+    }
+
+    /// CREATE SCHEMA IF NOT EXISTS for the connection's schema; two tests racing to create it
+    /// may see a unique violation, which means it exists.
+    static func ensureSchema(on connection: Connection) throws {
+        do {
+            try connection.unsafeExecuteScript("CREATE SCHEMA IF NOT EXISTS \(connection.schema.name)")
+        } catch let error as PostgresError where error.sqlState == "23505" || error.sqlState == "42P06" {
+        }
     }
 
     /// A name no other test (or earlier run) uses, safe as an unquoted identifier.
@@ -33,7 +46,9 @@ enum TestDatabase {
         defer { _ = try? admin.execute("DROP DATABASE IF EXISTS \(unsafe: name) WITH (FORCE)") }
         var components = try #require(URLComponents(string: try url()))
         components.path = "/\(name)"
-        return try body(try #require(components.string))
+        let fresh = try #require(components.string)
+        try ensureSchema(on: Connection(url: fresh))
+        return try body(fresh)
     }
 
     /// Terminates `pid` from `other` and waits until the backend is gone.

@@ -89,7 +89,7 @@ def main():
     while time.time() < deadline:
         ids = ",".join(str(i) for i in sent)
         out = subprocess.run(["psql", "-tA", "-F", " ", a.database_url, "-c",
-                              f"SELECT id, result->>'startedNs' FROM conveyor_jobs WHERE id IN ({ids}) AND state = 'completed'"],
+                              f"SELECT id, result->>'startedNs' FROM conveyor.conveyor_jobs WHERE id IN ({ids}) AND state = 'completed'"],
                              capture_output=True, text=True, check=True).stdout
         started_at = {int(i): int(ns) for i, ns in (line.split() for line in out.splitlines() if line.strip())}
         if len(started_at) == len(sent):

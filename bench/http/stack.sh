@@ -50,7 +50,7 @@ rps() { # wrk output → requests/s, failing loudly on any non-2xx answer
 }
 pgbench_insert() { # single-row insert of a job, the database's own ceiling for single enqueue
     cat > "$RUN/insert.sql" <<'SQL'
-INSERT INTO conveyor_jobs (org_id, queue, kind, payload, max_attempts) VALUES (1, 'bench-pgbench', 'noop', '{"to":"user@example.com","n":42}', 3);
+INSERT INTO conveyor.conveyor_jobs (org_id, queue, kind, payload, max_attempts) VALUES (1, 'bench-pgbench', 'noop', '{"to":"user@example.com","n":42}', 3);
 SQL
     /usr/lib/postgresql/15/bin/pgbench -n -f "$RUN/insert.sql" -c "$1" -j 2 -T "$SECONDS_PER" "$DATABASE_URL" 2>/dev/null \
         | awk '/^tps/ {print $3}'
@@ -80,13 +80,13 @@ print("requests answered in a group: %d of %d accepted (%.0f%%)" % (s["groupedRe
 
 # Drain through nginx: two callers POSTing process-batch until it claims nothing, against the
 # same drain in process (local-host, the same code without nginx and FastCGI) in this run.
-psql -qc "DELETE FROM conveyor_jobs WHERE queue IN ('bench-http', 'bench-pgbench')" "$DATABASE_URL"
+psql -qc "DELETE FROM conveyor.conveyor_jobs WHERE queue IN ('bench-http', 'bench-pgbench')" "$DATABASE_URL"
 /usr/bin/python3 - > "$RUN/batch.json" <<'PY'
 import json; print(json.dumps({"jobs": [{"kind": "noop", "queue": "bench-drain", "payload": {"to": "user@example.com", "n": 42}}] * 1000}))
 PY
 DRAIN_JOBS=${BENCH_DRAIN_JOBS:-50000}
 fill() { for _ in $(seq 1 $((DRAIN_JOBS / 1000))); do "$BIN/local-host" invoke enqueue --key-from-env BENCH_TENANT_KEY < "$RUN/batch.json" >/dev/null 2>&1; done
-         psql -qc "VACUUM ANALYZE conveyor_jobs" "$DATABASE_URL"; }
+         psql -qc "VACUUM ANALYZE conveyor.conveyor_jobs" "$DATABASE_URL"; }
 inprocess() { # N concurrent local-host loops → jobs/s
     local start end; start=$(date +%s.%N)
     for _ in $(seq 1 "$1"); do
