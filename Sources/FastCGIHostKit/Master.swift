@@ -1,5 +1,6 @@
 import FastCGI
 import FoundationEssentials
+import Handlers
 import Dispatch
 import Glibc
 import Logging
@@ -167,6 +168,7 @@ final class Master {
         let old = currentSlots
         generation += 1
         logger.info("reloading", metadata: ["program": "\(program)", "manifest": "\(config.manifestPath)"])
+        DeployedKinds.publish(manifestPath: config.manifestPath, logger: logger)
         for i in currentSlots { spawn(i) }
         for i in old {
             slots[i].respawnAtNs = nil

@@ -80,6 +80,7 @@ struct ServeCommand: ParsableCommand {
             let passed = try SocketActivation.listeners(environment: ProcessInfo.processInfo.environment)
             var config = try checkedConfig(activated: passed)
             try DeployedQueues.applyAtStart(logger: Logger(label: "conveyor.fcgi-host"))
+            DeployedKinds.publish(manifestPath: config.manifestPath, logger: Logger(label: "conveyor.fcgi-host"))
             let listener = try passed?["fcgi"] ?? passed?["unknown"]
                 ?? FCGIListener.bind(config.listen, backlog: config.backlog, mode: config.socketMode, group: config.socketGroup)
             config.listen = listener.address // a TCP port 0 is now the kernel's choice

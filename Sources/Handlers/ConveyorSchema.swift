@@ -12,6 +12,7 @@ public enum ConveyorSchema {
             JobQueueSchema.migrations,
             IntakeSchema.migrations,
             TargetsSchema.migrations,
+            SQLInterface.migrations,
             // @schemas: each module's migrations, above this line
         ].flatMap { $0 }
     }
@@ -20,6 +21,14 @@ public enum ConveyorSchema {
     @discardableResult
     public static func migrate(_ connection: Connection) throws -> [Int] {
         try Migrator.migrate(migrations, on: connection)
+    }
+
+    /// Migrates, then writes the manifest's kinds for SQL enqueues (`SQLInterface.publishKinds`).
+    @discardableResult
+    public static func migrate(_ connection: Connection, kinds: JobKinds) throws -> [Int] {
+        let applied = try migrate(connection)
+        try SQLInterface.publishKinds(kinds, on: connection)
+        return applied
     }
 
     /// True when every known migration is applied.

@@ -79,7 +79,8 @@ public final class FunctionContext {
     func jobConnectionPool() -> ConnectionPool? {
         if let jobPool { return jobPool }
         guard let url = configuration.databaseURL else { return nil }
-        let pool = ConnectionPool(url: url, applicationName: "conveyor-jobs", maxIdle: 4, maxOpen: 64)
+        let pool = ConnectionPool(url: url, applicationName: "conveyor-jobs", maxIdle: 4, maxOpen: 64,
+                                  schema: try? DatabaseSchema.fromEnvironment(configuration.environment))
         jobPool = pool
         return pool
     }
@@ -129,7 +130,7 @@ public final class FunctionContext {
             throw APIError(.unavailable, "the database is not configured")
         }
         do {
-            let c = try Connection(url: url)
+            let c = try Connection(url: url, schema: DatabaseSchema.fromEnvironment(configuration.environment))
             connection = c
             return c
         } catch {

@@ -48,12 +48,17 @@ public struct LocalHost: ParsableCommand {
 }
 
 struct Migrate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Apply pending migrations (safe to run concurrently).")
+    static let configuration = CommandConfiguration(
+        abstract: "Apply pending migrations (safe to run concurrently) and publish the manifest's job kinds for SQL enqueues.",
+        discussion: "Everything goes into the schema CONVEYOR_SCHEMA names (default conveyor); an installation that predates schemas, in public, is moved there first.")
+
+    @Option(help: "The function manifest (default: $CONVEYOR_MANIFEST or ./functions.json).") var manifest: String?
 
     func run() throws {
         try LocalHost.reportingErrors {
+            let kinds = try FunctionManifest.load(path: manifest).jobKinds
             let connection = try LocalHost.connect()
-            let applied = try ConveyorSchema.migrate(connection)
+            let applied = try ConveyorSchema.migrate(connection, kinds: kinds)
             print(applied.isEmpty ? "migrations: up to date" : "migrations: applied \(applied.map(String.init).joined(separator: ", "))")
             if let queues = try DeployedQueues.apply(on: connection) { print("queues: \(queues.isEmpty ? "up to date" : "applied \(queues.joined(separator: ", "))")") }
         }
