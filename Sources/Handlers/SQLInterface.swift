@@ -77,10 +77,12 @@ public enum SQLInterface {
 
         """
 
-    /// `conveyor_check_job`: one job's fields, checked and given their defaults; `names` are the
-    /// fields' names as the caller spelled them (SQL arguments, or a batch entry's JSON keys).
-    /// These helpers carry no search path of their own (a SET clause costs every call): only
-    /// `enqueue` and `enqueue_many`, which pin it, may call them.
+    /// The checks, set-based so a batch of 1,000 costs one query rather than a loop:
+    /// `conveyor_resolve` gives each input row either the first rule it breaks (in the order
+    /// `JobRequest.validated` checks them) or the row to insert, with its defaults;
+    /// `conveyor_enqueue_rows` raises the first row's problem, or inserts every row in one
+    /// statement and notifies each queue once. These helpers carry no search path of their own
+    /// (a SET clause costs every call): only `enqueue` and `enqueue_many`, which pin it, call them.
     static let validation = #"""
         CREATE FUNCTION conveyor_invalid(field text, message text, code text DEFAULT '22023') RETURNS void
         LANGUAGE plpgsql AS $$
@@ -88,203 +90,286 @@ public enum SQLInterface {
             RAISE EXCEPTION USING ERRCODE = code, COLUMN = field, MESSAGE = field || ': ' || message;
         END $$;
 
-        CREATE FUNCTION conveyor_check_job(
-            org bigint, kind text, payload jsonb, queue text, priority integer, run_at timestamptz, delay_seconds double precision,
-            max_attempts integer, idempotency_key text, flow_key text, timeout_seconds double precision, traceparent text,
-            names text[], OUT job conveyor_jobs)
+        -- One job as the caller gave it; n numbers a batch's entries from 0.
+        CREATE TYPE conveyor_job_input AS (
+            n integer, kind text, payload jsonb, queue text, priority integer, run_at timestamptz, delay_seconds double precision,
+            max_attempts integer, idempotency_key text, flow_key text, timeout_seconds double precision, traceparent text);
+
+        -- A field's name as the caller spelled it: an argument of enqueue, or a key of entry n.
+        CREATE FUNCTION conveyor_field(field text, n integer, json_names boolean) RETURNS text
+        LANGUAGE sql STABLE AS $$
+            SELECT CASE WHEN NOT json_names THEN field
+                        ELSE format('jobs[%s].', n) || CASE field WHEN 'run_at' THEN 'runAt' WHEN 'delay_seconds' THEN 'delaySeconds'
+                            WHEN 'max_attempts' THEN 'maxAttempts' WHEN 'idempotency_key' THEN 'idempotencyKey' WHEN 'flow_key' THEN 'flowKey'
+                            WHEN 'timeout_seconds' THEN 'timeoutSeconds' ELSE field END END
+        $$;
+
+        -- The first rule a job breaks, in the order JobRequest.validated checks them, as
+        -- {field, message[, SQLSTATE]}; NULL when it breaks none. k is its kind (NULL: unknown),
+        -- has_target whether a 'target:NAME' kind names one of the org's targets, and payload,
+        -- queue and priority carry their defaults. One SQL expression, so the planner inlines it
+        -- into the batch's query; the message may hold {known}, {run_at} and {delay_seconds},
+        -- filled in when raised (conveyor_raise).
+        CREATE FUNCTION conveyor_problem(i conveyor_job_input, k conveyor_kinds, has_target boolean, payload jsonb, queue text,
+                                         priority integer) RETURNS text[]
+        LANGUAGE sql STABLE AS $$
+            SELECT CASE
+                WHEN coalesce(i.kind, '') = '' THEN ARRAY['kind', 'is required']
+                WHEN k.name IS NULL THEN ARRAY['kind', format('unknown kind ''%s''; known kinds: {known}', left(i.kind, 100))]
+                WHEN jsonb_typeof(payload) <> 'object' THEN ARRAY['payload', 'must be a JSON object']
+                WHEN octet_length(payload::text) > 262144 THEN
+                    ARRAY['payload', format('is %s bytes; the limit is 262144 bytes', octet_length(payload::text)), '54000']
+                WHEN queue !~ '^[a-z0-9][a-z0-9_.-]{0,63}$' THEN
+                    ARRAY['queue', 'must be 1 to 64 characters of a-z, 0-9, ''_'', ''-'' or ''.'', starting with a letter or digit']
+                WHEN queue <> k.queue AND NOT k.queue_override THEN
+                    ARRAY['queue', format('%s jobs run in queue ''%s''; this kind does not let a job choose its queue', i.kind, k.queue)]
+                WHEN priority NOT BETWEEN -100 AND 100 THEN ARRAY['priority', 'must be between -100 and 100 (higher runs first)']
+                WHEN i.run_at IS NOT NULL AND i.delay_seconds IS NOT NULL THEN ARRAY['run_at', 'give either {delay_seconds} or {run_at}, not both']
+                WHEN i.delay_seconds IS NOT NULL AND NOT (i.delay_seconds >= 0 AND i.delay_seconds <= 31622400) THEN
+                    ARRAY['delay_seconds', 'must be zero or more and at most 31622400 (one year)']
+                WHEN i.run_at IS NOT NULL AND (NOT isfinite(i.run_at) OR i.run_at > now() + interval '31622400 seconds') THEN
+                    ARRAY['run_at', 'must be within one year']
+                WHEN i.max_attempts IS NOT NULL AND i.max_attempts NOT BETWEEN 1 AND 100 THEN ARRAY['max_attempts', 'must be between 1 and 100']
+                WHEN i.idempotency_key IS NOT NULL AND (octet_length(i.idempotency_key) NOT BETWEEN 1 AND 255 OR i.idempotency_key ~ '[\x01-\x1f\x7f]') THEN
+                    ARRAY['idempotency_key', 'must be 1 to 255 bytes with no control characters']
+                WHEN i.flow_key IS NOT NULL AND (octet_length(i.flow_key) NOT BETWEEN 1 AND 255 OR i.flow_key ~ '[\x01-\x1f\x7f]') THEN
+                    ARRAY['flow_key', 'must be 1 to 255 bytes with no control characters']
+                WHEN i.timeout_seconds IS NOT NULL AND NOT (i.timeout_seconds >= 0.001 AND i.timeout_seconds * 1000 <= k.timeout_ms) THEN
+                    ARRAY['timeout_seconds', format('must be more than 0 and at most %s, the limit of %s jobs', trim_scale(k.timeout_ms / 1000.0), i.kind)]
+                WHEN i.traceparent IS NOT NULL AND (i.traceparent !~ '^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$'
+                        OR substr(i.traceparent, 4, 32) ~ '^0+$' OR substr(i.traceparent, 37, 16) ~ '^0+$') THEN
+                    ARRAY['traceparent', 'must be a W3C traceparent: 00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>, lowercase, ids not all zero']
+                WHEN i.kind LIKE 'target:%' AND NOT has_target THEN
+                    ARRAY['kind', format('this org has no target named %s; create it with PUT /v1/targets/{name}', left(substr(i.kind, 8), 64))]
+            END
+        $$;
+
+        -- Raises a problem of conveyor_problem, naming fields as the caller spelled them.
+        CREATE FUNCTION conveyor_raise(problem text[], n integer, json_names boolean) RETURNS void
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM conveyor_invalid(conveyor_field(problem[1], n, json_names),
+                replace(replace(replace(problem[2], '{run_at}', conveyor_field('run_at', n, json_names)),
+                                '{delay_seconds}', conveyor_field('delay_seconds', n, json_names)),
+                        '{known}', (SELECT coalesce(string_agg(name, ', ' ORDER BY name), 'none') FROM conveyor_kinds)),
+                coalesce(problem[3], '22023'));
+        END $$;
+
+        -- The kind a job names: itself, or its family ('target:*' for 'target:NAME').
+        CREATE FUNCTION conveyor_kind_of(kind text) RETURNS conveyor_kinds
+        LANGUAGE plpgsql STABLE AS $$
+        BEGIN
+            RETURN (SELECT c FROM conveyor_kinds c
+                    WHERE c.name = kind OR (strpos(kind, ':') BETWEEN 1 AND length(kind) - 1 AND c.name = split_part(kind, ':', 1) || ':*')
+                    ORDER BY c.name = kind DESC LIMIT 1);
+        END $$;
+
+        -- One job: checked with conveyor_problem, stored, notified. The straight path for the
+        -- common call, without the batch's arrays.
+        CREATE FUNCTION conveyor_enqueue_one(org bigint, i conveyor_job_input) RETURNS bigint
         LANGUAGE plpgsql AS $$
         DECLARE
             k conveyor_kinds;
             target_timeout integer;
-            target_name text;
+            problem text[];
+            body jsonb := coalesce(i.payload, '{}');
+            q text;
             at timestamptz;
-        BEGIN
-            IF org IS NULL OR NOT EXISTS (SELECT FROM conveyor_organizations o WHERE o.id = org) THEN
-                PERFORM conveyor_invalid(names[1], 'no organization has this id');
-            END IF;
-            IF kind IS NULL OR kind = '' THEN
-                PERFORM conveyor_invalid(names[2], 'is required');
-            END IF;
-            SELECT * INTO k FROM conveyor_kinds WHERE name = kind;
-            IF NOT FOUND AND strpos(kind, ':') BETWEEN 1 AND length(kind) - 1 THEN
-                SELECT * INTO k FROM conveyor_kinds WHERE name = split_part(kind, ':', 1) || ':*';
-                IF FOUND THEN
-                    k.name := kind;
-                END IF;
-            END IF;
-            IF k.name IS NULL THEN
-                PERFORM conveyor_invalid(names[2], format('unknown kind ''%s''; known kinds: %s', left(kind, 100),
-                    (SELECT coalesce(string_agg(name, ', ' ORDER BY name), 'none') FROM conveyor_kinds)));
-            END IF;
-            payload := coalesce(payload, '{}');
-            IF jsonb_typeof(payload) <> 'object' THEN
-                PERFORM conveyor_invalid(names[3], 'must be a JSON object');
-            END IF;
-            IF octet_length(payload::text) > 262144 THEN
-                PERFORM conveyor_invalid(names[3], format('is %s bytes; the limit is 262144 bytes', octet_length(payload::text)), '54000');
-            END IF;
-            queue := coalesce(queue, k.queue);
-            IF queue !~ '^[a-z0-9][a-z0-9_.-]{0,63}$' THEN
-                PERFORM conveyor_invalid(names[4], 'must be 1 to 64 characters of a-z, 0-9, ''_'', ''-'' or ''.'', starting with a letter or digit');
-            END IF;
-            IF queue <> k.queue AND NOT k.queue_override THEN
-                PERFORM conveyor_invalid(names[4], format('%s jobs run in queue ''%s''; this kind does not let a job choose its queue', kind, k.queue));
-            END IF;
-            priority := coalesce(priority, 0);
-            IF priority NOT BETWEEN -100 AND 100 THEN
-                PERFORM conveyor_invalid(names[5], 'must be between -100 and 100 (higher runs first)');
-            END IF;
-            IF run_at IS NOT NULL AND delay_seconds IS NOT NULL THEN
-                PERFORM conveyor_invalid(names[6], format('give either %s or %s, not both', names[7], names[6]));
-            END IF;
-            IF delay_seconds IS NOT NULL AND NOT (delay_seconds >= 0 AND delay_seconds <= 31622400) THEN
-                PERFORM conveyor_invalid(names[7], 'must be zero or more and at most 31622400 (one year)');
-            END IF;
-            IF run_at IS NOT NULL AND (NOT isfinite(run_at) OR run_at > now() + interval '31622400 seconds') THEN
-                PERFORM conveyor_invalid(names[6], 'must be within one year');
-            END IF;
-            IF max_attempts IS NOT NULL AND max_attempts NOT BETWEEN 1 AND 100 THEN
-                PERFORM conveyor_invalid(names[8], 'must be between 1 and 100');
-            END IF;
-            IF idempotency_key IS NOT NULL AND (octet_length(idempotency_key) NOT BETWEEN 1 AND 255 OR idempotency_key ~ '[\x01-\x1f\x7f]') THEN
-                PERFORM conveyor_invalid(names[9], 'must be 1 to 255 bytes with no control characters');
-            END IF;
-            IF flow_key IS NOT NULL AND (octet_length(flow_key) NOT BETWEEN 1 AND 255 OR flow_key ~ '[\x01-\x1f\x7f]') THEN
-                PERFORM conveyor_invalid(names[10], 'must be 1 to 255 bytes with no control characters');
-            END IF;
-            IF timeout_seconds IS NOT NULL AND NOT (timeout_seconds >= 0.001 AND timeout_seconds * 1000 <= k.timeout_ms) THEN
-                PERFORM conveyor_invalid(names[11], format('must be more than 0 and at most %s, the limit of %s jobs', trim_scale(k.timeout_ms / 1000.0), kind));
-            END IF;
-            IF traceparent IS NOT NULL AND (traceparent !~ '^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$'
-                    OR substr(traceparent, 4, 32) ~ '^0+$' OR substr(traceparent, 37, 16) ~ '^0+$') THEN
-                PERFORM conveyor_invalid(names[12], 'must be a W3C traceparent: 00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>, lowercase, ids not all zero');
-            END IF;
-
-            job.timeout_ms := CASE WHEN timeout_seconds IS NULL THEN k.timeout_ms
-                                   ELSE greatest(1, least(ceil(timeout_seconds * 1000), 86400000))::integer END;
-            job.flow_key := coalesce(flow_key, '');
-            IF kind LIKE 'target:%' THEN
-                -- A tenant's own target: it must exist, and caps the attempt as over HTTP.
-                target_name := substr(kind, 8);
-                SELECT t.timeout_ms INTO target_timeout FROM conveyor_targets t WHERE t.org_id = org AND t.name = target_name;
-                IF NOT FOUND THEN
-                    PERFORM conveyor_invalid(names[2], format('this org has no target named %s; create it with PUT /v1/targets/{name}', left(target_name, 64)));
-                END IF;
-                job.timeout_ms := least(job.timeout_ms, target_timeout);
-                IF job.flow_key = '' THEN
-                    job.flow_key := target_name;
-                END IF;
-            END IF;
-
-            at := coalesce(run_at, now() + make_interval(secs => coalesce(delay_seconds, 0)));
-            job.org_id := org;
-            job.kind := kind;
-            job.queue := queue;
-            job.payload := payload;
-            job.priority := priority;
-            job.run_at := at;
-            job.state := CASE WHEN at <= now() THEN 'available' ELSE 'scheduled' END;
-            job.max_attempts := coalesce(max_attempts,
-                CASE WHEN NOT k.declares_retry THEN (SELECT q.max_attempts FROM conveyor_queues q WHERE q.name = queue) END,
-                k.max_attempts);
-            job.idempotency_key := idempotency_key;
-            job.traceparent := traceparent;
-        END $$;
-
-        -- Stores a checked job (or finds the one holding its idempotency key) and notifies, as the
-        -- enqueue function does; the notification goes out when the caller's transaction commits.
-        CREATE FUNCTION conveyor_store_job(job conveyor_jobs) RETURNS bigint
-        LANGUAGE plpgsql AS $$
-        DECLARE
+            st conveyor_job_state;
             stored bigint;
         BEGIN
+            IF org IS NULL OR NOT EXISTS (SELECT FROM conveyor_organizations o WHERE o.id = org) THEN
+                PERFORM conveyor_invalid('org_id', 'no organization has this id');
+            END IF;
+            k := conveyor_kind_of(i.kind);
+            IF i.kind LIKE 'target:%' THEN
+                SELECT t.timeout_ms INTO target_timeout FROM conveyor_targets t WHERE t.org_id = org AND t.name = substr(i.kind, 8);
+            END IF;
+            q := coalesce(i.queue, k.queue);
+            problem := conveyor_problem(i, k, target_timeout IS NOT NULL, body, q, coalesce(i.priority, 0));
+            IF problem IS NOT NULL THEN
+                PERFORM conveyor_raise(problem, i.n, false);
+            END IF;
+            at := coalesce(i.run_at, now() + make_interval(secs => coalesce(i.delay_seconds, 0)));
+            st := CASE WHEN at <= now() THEN 'available' ELSE 'scheduled' END;
             INSERT INTO conveyor_jobs (org_id, queue, kind, payload, priority, run_at, state, max_attempts, idempotency_key,
                                        flow_key, timeout_ms, traceparent)
-            VALUES (job.org_id, job.queue, job.kind, job.payload, job.priority, job.run_at, job.state, job.max_attempts,
-                    job.idempotency_key, job.flow_key, job.timeout_ms, job.traceparent)
+            VALUES (org, q, i.kind, body, coalesce(i.priority, 0), at, st,
+                    coalesce(i.max_attempts, CASE WHEN NOT k.declares_retry THEN (SELECT qs.max_attempts FROM conveyor_queues qs WHERE qs.name = q) END,
+                             k.max_attempts),
+                    i.idempotency_key, coalesce(i.flow_key, CASE WHEN i.kind LIKE 'target:%' THEN substr(i.kind, 8) ELSE '' END),
+                    least(CASE WHEN i.timeout_seconds IS NULL THEN k.timeout_ms
+                               ELSE greatest(1, least(ceil(i.timeout_seconds * 1000), 86400000))::integer END, target_timeout),
+                    i.traceparent)
             ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
             RETURNING id INTO stored;
             IF stored IS NULL THEN
-                SELECT j.id INTO stored FROM conveyor_jobs j WHERE j.org_id = job.org_id AND j.idempotency_key = job.idempotency_key;
-                RETURN stored;
+                RETURN (SELECT j.id FROM conveyor_jobs j WHERE j.org_id = org AND j.idempotency_key = i.idempotency_key);
             END IF;
-            PERFORM pg_notify(current_schema() || '_jobs',
-                              CASE WHEN job.state = 'available' THEN job.queue ELSE 'delayed:' || job.queue END);
+            PERFORM pg_notify(current_schema() || '_jobs', CASE WHEN st = 'available' THEN q ELSE 'delayed:' || q END);
             RETURN stored;
+        END $$;
+
+        -- A checked row of a batch: the problem it has, or what to insert.
+        CREATE TYPE conveyor_resolved AS (
+            n integer, problem text[], kind text, queue text, payload jsonb, priority smallint,
+            run_at timestamptz, state conveyor_job_state, max_attempts smallint, idempotency_key text, flow_key text,
+            timeout_ms integer, traceparent text);
+
+        -- PL/pgSQL, not SQL: its query's plan is kept for the session, where a SQL function that
+        -- cannot be inlined is planned again on every call. The same defaults as conveyor_enqueue_one.
+        CREATE FUNCTION conveyor_resolve(org bigint, input conveyor_job_input[]) RETURNS SETOF conveyor_resolved
+        LANGUAGE plpgsql STABLE AS $$
+        BEGIN
+            RETURN QUERY
+            SELECT i.n, conveyor_problem(i, kk.k, t.name IS NOT NULL, d.payload, d.queue, d.priority),
+                   i.kind, d.queue, d.payload, d.priority::smallint, d.at,
+                   CASE WHEN d.at <= now() THEN 'available' ELSE 'scheduled' END::conveyor_job_state,
+                   coalesce(i.max_attempts, CASE WHEN NOT (kk.k).declares_retry THEN (SELECT q.max_attempts FROM conveyor_queues q WHERE q.name = d.queue) END,
+                            (kk.k).max_attempts)::smallint,
+                   i.idempotency_key,
+                   coalesce(i.flow_key, CASE WHEN i.kind LIKE 'target:%' THEN substr(i.kind, 8) ELSE '' END),
+                   least(CASE WHEN i.timeout_seconds IS NULL THEN (kk.k).timeout_ms
+                              ELSE greatest(1, least(ceil(i.timeout_seconds * 1000), 86400000))::integer END,
+                         t.timeout_ms),
+                   i.traceparent
+            FROM unnest(input) AS i
+            -- conveyor_kind_of, written out: a join, not a function call per row.
+            LEFT JOIN LATERAL (
+                SELECT c FROM conveyor_kinds c
+                WHERE c.name = i.kind OR (strpos(i.kind, ':') BETWEEN 1 AND length(i.kind) - 1 AND c.name = split_part(i.kind, ':', 1) || ':*')
+                ORDER BY c.name = i.kind DESC LIMIT 1
+            ) AS kk(k) ON true
+            LEFT JOIN conveyor_targets t ON i.kind LIKE 'target:%' AND t.org_id = org AND t.name = substr(i.kind, 8)
+            CROSS JOIN LATERAL (
+                SELECT coalesce(i.payload, '{}') AS payload, coalesce(i.queue, (kk.k).queue) AS queue, coalesce(i.priority, 0) AS priority,
+                       coalesce(i.run_at, now() + make_interval(secs => coalesce(i.delay_seconds, 0))) AS at
+            ) AS d;
+        END $$;
+
+        -- Checks every row, then stores them all in one statement (or finds the job holding a
+        -- row's idempotency key) and notifies each queue once; the notifications go out when the
+        -- caller's transaction commits. Returns the ids in input order.
+        CREATE FUNCTION conveyor_enqueue_rows(org bigint, input conveyor_job_input[], json_names boolean) RETURNS SETOF bigint
+        LANGUAGE plpgsql AS $$
+        DECLARE
+            rows conveyor_resolved[];
+            bad conveyor_resolved;
+        BEGIN
+            IF org IS NULL OR NOT EXISTS (SELECT FROM conveyor_organizations o WHERE o.id = org) THEN
+                PERFORM conveyor_invalid('org_id', 'no organization has this id');
+            END IF;
+            rows := ARRAY(SELECT r FROM conveyor_resolve(org, input) AS r ORDER BY r.n);
+            SELECT * INTO bad FROM unnest(rows) AS r WHERE r.problem IS NOT NULL ORDER BY r.n LIMIT 1;
+            IF FOUND THEN
+                PERFORM conveyor_raise(bad.problem, bad.n, json_names);
+            END IF;
+            RETURN QUERY
+            WITH ins AS (
+                INSERT INTO conveyor_jobs (org_id, queue, kind, payload, priority, run_at, state, max_attempts, idempotency_key,
+                                           flow_key, timeout_ms, traceparent)
+                SELECT org, r.queue, r.kind, r.payload, r.priority, r.run_at, r.state, r.max_attempts, r.idempotency_key,
+                       r.flow_key, r.timeout_ms, r.traceparent
+                FROM unnest(rows) AS r ORDER BY r.n
+                ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+                RETURNING id, conveyor_jobs.idempotency_key AS key, conveyor_jobs.queue AS q, conveyor_jobs.state AS s
+            ), notified AS (
+                SELECT count(pg_notify(current_schema() || '_jobs', CASE WHEN due THEN q ELSE 'delayed:' || q END)) AS sent
+                FROM (SELECT q, bool_or(s = 'available') AS due FROM ins GROUP BY q) AS queues
+            ), fresh AS (
+                -- Ids follow the input order (ORDER BY n): the k-th keyless row inserted is the
+                -- k-th keyless input.
+                SELECT id, row_number() OVER (ORDER BY id) AS rank FROM ins WHERE key IS NULL
+            ), wanted AS (
+                SELECT r.n, r.idempotency_key AS key,
+                       row_number() OVER (PARTITION BY r.idempotency_key IS NULL ORDER BY r.n) AS rank
+                FROM unnest(rows) AS r
+            )
+            SELECT coalesce(f.id, k.id, j.id)
+            FROM wanted w
+            CROSS JOIN notified
+            LEFT JOIN fresh f ON w.key IS NULL AND f.rank = w.rank
+            LEFT JOIN ins k ON w.key IS NOT NULL AND k.key = w.key
+            -- The statement's snapshot holds the jobs that had the key before it, not its own. A
+            -- lateral lookup, one index probe per key: a join could scan the table.
+            LEFT JOIN LATERAL (
+                SELECT j.id FROM conveyor_jobs j WHERE w.key IS NOT NULL AND k.id IS NULL AND j.org_id = org AND j.idempotency_key = w.key
+            ) AS j ON true
+            ORDER BY w.n;
         END $$;
 
         """#
 
     static let enqueueFunctions = #"""
+        -- The entry points pin the search path, and plan once: the checks' statements take an
+        -- array of jobs, whose size a custom plan would re-plan for on every call (a millisecond).
+
         -- One job. Returns its id, or for a repeated idempotency key the id of the job that holds it.
         CREATE FUNCTION enqueue(
             org_id bigint, kind text, payload jsonb DEFAULT '{}', queue text DEFAULT NULL, priority integer DEFAULT 0,
             run_at timestamptz DEFAULT NULL, max_attempts integer DEFAULT NULL, idempotency_key text DEFAULT NULL,
             flow_key text DEFAULT NULL, delay_seconds double precision DEFAULT NULL, timeout_seconds double precision DEFAULT NULL,
             traceparent text DEFAULT NULL) RETURNS bigint
-        LANGUAGE sql SECURITY DEFINER SET search_path FROM CURRENT AS $$
-            SELECT conveyor_store_job(conveyor_check_job(org_id, kind, payload, queue, priority, run_at, delay_seconds, max_attempts,
-                idempotency_key, flow_key, timeout_seconds, traceparent,
-                '{org_id,kind,payload,queue,priority,run_at,delay_seconds,max_attempts,idempotency_key,flow_key,timeout_seconds,traceparent}'))
-        $$;
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT SET plan_cache_mode = force_generic_plan AS $$
+        BEGIN
+            RETURN conveyor_enqueue_one(org_id, ROW(0, kind, payload, queue, priority, run_at, delay_seconds, max_attempts,
+                idempotency_key, flow_key, timeout_seconds, traceparent)::conveyor_job_input);
+        END $$;
 
         -- Up to 1,000 jobs of one org, as the enqueue function's {"jobs": [...]}: each entry an object
         -- with its fields (kind, payload, queue, priority, runAt, delaySeconds, maxAttempts,
-        -- idempotencyKey, flowKey, timeoutSeconds, traceparent). Returns the ids in input order.
+        -- idempotencyKey, flowKey, timeoutSeconds, traceparent). All are stored, or none.
+        -- Returns the ids in input order.
         CREATE FUNCTION enqueue_many(org_id bigint, jobs jsonb) RETURNS SETOF bigint
-        LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT SET plan_cache_mode = force_generic_plan AS $$
         DECLARE
-            entry jsonb;
-            n bigint;
-            field text;
-            p text;
-            checked conveyor_jobs[] := '{}';
-            fields constant text[] := '{kind,payload,queue,priority,runAt,delaySeconds,maxAttempts,idempotencyKey,flowKey,timeoutSeconds,traceparent}';
-            job conveyor_jobs;
+            bad record;
         BEGIN
             IF jsonb_typeof(jobs) IS DISTINCT FROM 'array' OR jsonb_array_length(jobs) NOT BETWEEN 1 AND 1000 THEN
                 PERFORM conveyor_invalid('jobs', 'must be an array of 1 to 1000 jobs');
             END IF;
-            FOR entry, n IN SELECT e, i - 1 FROM jsonb_array_elements(jobs) WITH ORDINALITY AS a(e, i) LOOP
-                p := format('jobs[%s].', n);
-                IF jsonb_typeof(entry) <> 'object' THEN
-                    PERFORM conveyor_invalid(format('jobs[%s]', n), 'must be a JSON object');
-                END IF;
-                SELECT key INTO field FROM jsonb_object_keys(entry) AS key WHERE key <> ALL (fields) ORDER BY key LIMIT 1;
-                IF field IS NOT NULL THEN
-                    PERFORM conveyor_invalid(p || field, 'unknown field; expected one of ' || array_to_string(fields, ', '));
-                END IF;
-                FOREACH field IN ARRAY '{kind,queue,runAt,idempotencyKey,flowKey,traceparent}'::text[] LOOP
-                    IF jsonb_typeof(entry -> field) NOT IN ('string', 'null') THEN
-                        PERFORM conveyor_invalid(p || field, 'must be a string');
-                    END IF;
-                END LOOP;
-                FOREACH field IN ARRAY '{priority,maxAttempts}'::text[] LOOP
-                    IF jsonb_typeof(entry -> field) NOT IN ('number', 'null') OR (entry ->> field)::numeric % 1 <> 0 THEN
-                        PERFORM conveyor_invalid(p || field, 'must be a whole number');
-                    END IF;
-                END LOOP;
-                FOREACH field IN ARRAY '{delaySeconds,timeoutSeconds}'::text[] LOOP
-                    IF jsonb_typeof(entry -> field) NOT IN ('number', 'null') THEN
-                        PERFORM conveyor_invalid(p || field, 'must be a number of seconds');
-                    END IF;
-                END LOOP;
-                IF entry ->> 'runAt' IS NOT NULL AND NOT conveyor_is_timestamp(entry ->> 'runAt') THEN
-                    PERFORM conveyor_invalid(p || 'runAt', 'must be an RFC 3339 timestamp of a date and time that exist, such as 2026-01-31T09:30:00Z');
-                END IF;
-                checked := checked || conveyor_check_job(org_id, entry ->> 'kind', entry -> 'payload', entry ->> 'queue',
-                    conveyor_clamp((entry ->> 'priority')::numeric), (entry ->> 'runAt')::timestamptz,
-                    (entry ->> 'delaySeconds')::double precision,
-                    conveyor_clamp((entry ->> 'maxAttempts')::numeric), entry ->> 'idempotencyKey',
-                    entry ->> 'flowKey', (entry ->> 'timeoutSeconds')::double precision, entry ->> 'traceparent',
-                    ARRAY['org_id', p || 'kind', p || 'payload', p || 'queue', p || 'priority', p || 'runAt', p || 'delaySeconds',
-                          p || 'maxAttempts', p || 'idempotencyKey', p || 'flowKey', p || 'timeoutSeconds', p || 'traceparent']);
-            END LOOP;
-            -- Checked first, stored after: a bad entry stores nothing.
-            FOREACH job IN ARRAY checked LOOP
-                RETURN NEXT conveyor_store_job(job);
-            END LOOP;
+            -- What JSON itself gets wrong, entry by entry, before anything is cast.
+            SELECT format('jobs[%s]', e.n) || p.suffix AS field, p.message INTO bad
+            FROM (SELECT a.e, a.i - 1 AS n FROM jsonb_array_elements(jobs) WITH ORDINALITY AS a(e, i)) AS e
+            CROSS JOIN LATERAL (SELECT CASE
+                WHEN jsonb_typeof(e.e) <> 'object' THEN ARRAY['', 'must be a JSON object']
+                WHEN EXISTS (SELECT FROM jsonb_object_keys(e.e) AS key WHERE key <> ALL (conveyor_batch_fields())) THEN
+                    ARRAY['.' || (SELECT min(key) FROM jsonb_object_keys(e.e) AS key WHERE key <> ALL (conveyor_batch_fields())),
+                          'unknown field; expected one of ' || array_to_string(conveyor_batch_fields(), ', ')]
+                ELSE (SELECT ARRAY['.' || f, CASE WHEN f IN ('priority', 'maxAttempts') THEN 'must be a whole number'
+                                                  WHEN f IN ('delaySeconds', 'timeoutSeconds') THEN 'must be a number of seconds'
+                                                  WHEN f = 'runAt' AND jsonb_typeof(e.e -> f) = 'string' THEN
+                                                      'must be an RFC 3339 timestamp of a date and time that exist, such as 2026-01-31T09:30:00Z'
+                                                  ELSE 'must be a string' END]
+                      FROM unnest(conveyor_batch_fields()) WITH ORDINALITY AS f(f, o)
+                      WHERE jsonb_typeof(e.e -> f) IS DISTINCT FROM 'null' AND e.e ? f AND CASE
+                          WHEN f IN ('priority', 'maxAttempts') THEN
+                              CASE WHEN jsonb_typeof(e.e -> f) <> 'number' THEN true ELSE (e.e ->> f)::numeric % 1 <> 0 END
+                          WHEN f IN ('delaySeconds', 'timeoutSeconds') THEN jsonb_typeof(e.e -> f) <> 'number'
+                          WHEN f = 'payload' THEN false
+                          WHEN f = 'runAt' THEN CASE WHEN jsonb_typeof(e.e -> f) <> 'string' THEN true ELSE NOT conveyor_is_timestamp(e.e ->> f) END
+                          ELSE jsonb_typeof(e.e -> f) <> 'string' END
+                      ORDER BY o LIMIT 1)
+                END AS problem) AS found
+            CROSS JOIN LATERAL (SELECT found.problem[1] AS suffix, found.problem[2] AS message) AS p
+            WHERE found.problem IS NOT NULL
+            ORDER BY e.n LIMIT 1;
+            IF FOUND THEN
+                PERFORM conveyor_invalid(bad.field, bad.message);
+            END IF;
+            RETURN QUERY SELECT conveyor_enqueue_rows(org_id, ARRAY(
+                SELECT ROW(a.i - 1, e ->> 'kind', e -> 'payload', e ->> 'queue', conveyor_clamp((e ->> 'priority')::numeric),
+                           (e ->> 'runAt')::timestamptz, (e ->> 'delaySeconds')::double precision,
+                           conveyor_clamp((e ->> 'maxAttempts')::numeric), e ->> 'idempotencyKey', e ->> 'flowKey',
+                           (e ->> 'timeoutSeconds')::double precision, e ->> 'traceparent')::conveyor_job_input
+                FROM jsonb_array_elements(jobs) WITH ORDINALITY AS a(e, i) ORDER BY a.i), true);
         END $$;
+
+        -- The fields of a batch entry, in the order the enqueue function reads them.
+        CREATE FUNCTION conveyor_batch_fields() RETURNS text[]
+        LANGUAGE sql IMMUTABLE AS $$
+            SELECT '{kind,payload,queue,priority,delaySeconds,runAt,maxAttempts,idempotencyKey,flowKey,timeoutSeconds,traceparent}'::text[]
+        $$;
 
         -- A JSON whole number as an integer for the range checks: out of range stays out of range.
         CREATE FUNCTION conveyor_clamp(n numeric) RETURNS integer
@@ -318,10 +403,12 @@ public enum SQLInterface {
         """
 
     static let roles = """
-        REVOKE ALL ON FUNCTION conveyor_invalid(text, text, text), conveyor_check_job(bigint, text, jsonb, text, integer, timestamptz,
-            double precision, integer, text, text, double precision, text, text[]), conveyor_store_job(conveyor_jobs),
+        REVOKE ALL ON FUNCTION conveyor_invalid(text, text, text), conveyor_field(text, integer, boolean),
+            conveyor_problem(conveyor_job_input, conveyor_kinds, boolean, jsonb, text, integer), conveyor_raise(text[], integer, boolean),
+            conveyor_kind_of(text), conveyor_enqueue_one(bigint, conveyor_job_input), conveyor_resolve(bigint, conveyor_job_input[]),
+            conveyor_enqueue_rows(bigint, conveyor_job_input[], boolean),
             enqueue(bigint, text, jsonb, text, integer, timestamptz, integer, text, text, double precision, double precision, text),
-            enqueue_many(bigint, jsonb), conveyor_is_timestamp(text), conveyor_clamp(numeric) FROM PUBLIC;
+            enqueue_many(bigint, jsonb), conveyor_batch_fields(), conveyor_is_timestamp(text), conveyor_clamp(numeric) FROM PUBLIC;
 
         -- Roles are the cluster's: another database's installation may have made them already,
         -- and a migrating role without CREATEROLE leaves them to the operator.

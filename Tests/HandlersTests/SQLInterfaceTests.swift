@@ -62,6 +62,29 @@ import Testing
         return try ["kind", "queue", "payload", "priority", "attempts", "state", "timeout", "flow_key", "trace", "later"].map { try row.decode($0) }
     }
 
+    /// Entries whose mistake is JSON's own (a type, a date's text, an unknown key): SQL
+    /// arguments are typed, so only `enqueue_many` can meet them.
+    static func isJSONOnly(_ entry: String) -> Bool {
+        [#""kind":7"#, #""queue":5"#, #""priority":1.5"#, #""high""#, "tomorrow", "2026-02-31", "colour"].contains { entry.contains($0) }
+    }
+
+    /// `enqueue`'s argument for a batch entry's field.
+    static func argument(_ field: String) -> String {
+        let name = field.replacingOccurrences(of: "jobs[0].", with: "")
+        return ["runAt": "run_at", "delaySeconds": "delay_seconds", "maxAttempts": "max_attempts", "idempotencyKey": "idempotency_key",
+                "flowKey": "flow_key", "timeoutSeconds": "timeout_seconds"][name] ?? name
+    }
+
+    /// `enqueue` with a batch entry's fields as its arguments.
+    static func single(_ entry: String, org: Int64, on db: Connection) throws -> Int64 {
+        try db.query("""
+            SELECT enqueue(\(org), e->>'kind', e->'payload', e->>'queue', (e->>'priority')::int, (e->>'runAt')::timestamptz,
+                           (e->>'maxAttempts')::int, e->>'idempotencyKey', e->>'flowKey', (e->>'delaySeconds')::float8,
+                           (e->>'timeoutSeconds')::float8, e->>'traceparent') AS id
+            FROM (SELECT \(PostgresJSON(text: entry))::jsonb AS e) AS x
+            """)[0].decode("id")
+    }
+
     @Test func sqlEnqueueAcceptsAndRefusesExactlyAsTheEnqueueFunction() throws {
         let h = try Harness()
         try SQLInterface.publishKinds(Harness.manifest().jobKinds, on: h.db)
@@ -73,6 +96,19 @@ import Testing
                 sqlId = try h.db.query("SELECT id FROM enqueue_many(\(h.orgId), \(PostgresJSON(text: "[\(entry)]"))::jsonb) AS id")[0].decode("id")
             } catch let error as PostgresError {
                 sqlError = error
+            }
+            var singleError: PostgresError?
+            var singleId: Int64?
+            if !Self.isJSONOnly(entry) {
+                do { singleId = try Self.single(entry, org: h.orgId, on: h.db) } catch let error as PostgresError { singleError = error }
+            }
+            if let field, !Self.isJSONOnly(entry) {
+                #expect(singleError?.sqlState == "22023", "enqueue() for \(entry): \(String(describing: singleError))")
+                #expect(singleError?.message.hasPrefix(Self.argument(field) + ":") == true, "enqueue() for \(entry): \(String(describing: singleError))")
+            }
+            if field == nil {
+                #expect(singleError == nil, "enqueue() refused \(entry): \(String(describing: singleError))")
+                if let singleId, let sqlId { #expect(try Self.stored(singleId, on: h.db) == Self.stored(sqlId, on: h.db), "\(entry)") }
             }
             if let field {
                 #expect(http.status == 422 || http.status == 400, "HTTP accepted \(entry)")
@@ -100,6 +136,19 @@ import Testing
         #expect(http.status == 200)
         #expect(http.id == first)
         #expect(try h.jobCount() == 1)
+
+        // In a batch: a key seen earlier in it, a key already stored, and keyless jobs between.
+        let fresh = "fresh-\(UUID().uuidString)"
+        let batch = #"[{"kind":"noop","idempotencyKey":"\#(fresh)"},{"kind":"noop","payload":{"n":1}},{"kind":"noop","idempotencyKey":"\#(fresh)"},"#
+            + #"{"kind":"noop","idempotencyKey":"\#(key)"},{"kind":"noop","payload":{"n":2}}]"#
+        let ids: [Int64] = try h.db.query("SELECT id FROM enqueue_many(\(h.orgId), \(PostgresJSON(text: batch))::jsonb) AS id").map { try $0.decode("id") }
+        #expect(ids.count == 5)
+        #expect(ids[0] == ids[2])
+        #expect(ids[3] == first)
+        #expect(ids[0] < ids[1] && ids[1] < ids[4])
+        #expect(try h.jobCount() == 4)
+        let payloads: [String] = try [ids[1], ids[4]].map { try h.db.query("SELECT payload::text AS p FROM conveyor_jobs WHERE id = \($0)")[0].decode("p") }
+        #expect(payloads == [#"{"n": 1}"#, #"{"n": 2}"#])
     }
 
     /// A bad entry anywhere in a batch stores nothing; a good batch answers ids in input order.

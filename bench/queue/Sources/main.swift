@@ -15,6 +15,8 @@ import Postgres
 //    ideal 500 jobs/s.
 // 4. Fairness: another org's due job behind a flood of 20,000 delayed jobs in 20,000 queue names,
 //    and 100 noop jobs of one org behind 1,000 slow jobs of another at priority 100.
+// 5. SQL enqueue: conveyor.enqueue at 8 clients and enqueue_many of 1,000, beside pgbench's
+//    plain insert of the same rows (SQLEnqueue.swift). BENCH_ONLY=sql runs only this phase.
 // Run it through bench/queue/run.
 
 let env = ProcessInfo.processInfo.environment
@@ -48,8 +50,9 @@ func ratio(_ label: String, _ value: Double) {
 }
 
 let admin = try Connection(url: url)
-try ConveyorSchema.migrate(admin)
-let tenantKey = try Organizations.create(name: "bench", connection: admin).key
+try ConveyorSchema.migrate(admin, kinds: manifest.jobKinds)
+let tenant = try Organizations.create(name: "bench", connection: admin)
+let tenantKey = tenant.key
 // BENCH_SQL runs a script after the migrations, to try a schema change against the same run.
 if let experiment = env["BENCH_SQL"] { try admin.unsafeExecuteScript(experiment) }
 
@@ -166,6 +169,31 @@ func pgbenchCeiling(clients: Int) throws -> Double {
 let sync = try admin.query("SHOW synchronous_commit")[0].decode(0, as: String.self)
 print("queue-bench: \(total) noop jobs, synchronous_commit=\(sync), \(ProcessInfo.processInfo.activeProcessorCount) cores")
 
+// 5. SQL enqueue, first when asked for alone.
+func sqlEnqueuePhase() throws {
+    let bench = SQLEnqueueBench(url: url, pgbin: pgbin, schema: admin.schema.name, orgId: tenant.id,
+                                seconds: Int(env["BENCH_SQL_SECONDS"] ?? "") ?? 8, rounds: Int(env["BENCH_SQL_ROUNDS"] ?? "") ?? 2)
+    print("SQL enqueue, pgbench -M prepared, \(bench.seconds) s per run, \(bench.rounds) alternating rounds (mean):")
+    try reset()
+    let single = try bench.compare([bench.plainInsert, bench.insertAndNotify, bench.function], clients: 8)
+    line("  plain insert, 8 clients", single[0])
+    line("  insert + NOTIFY in one transaction, 8 clients", single[1])
+    line("  conveyor.enqueue, 8 clients", single[2])
+    ratio("  cost of enqueue / plain insert (<= 1.5 wanted)", single[0] / single[2])
+    ratio("  cost of enqueue / insert + NOTIFY", single[1] / single[2])
+    try reset()
+    let batch = try bench.compare([bench.plainBatch, bench.batchAndNotify, bench.functionBatch], clients: 1)
+    line("  plain INSERT … SELECT of 1,000, 1 client", batch[0] * 1000)
+    line("  the same + NOTIFY, 1 client", batch[1] * 1000)
+    line("  conveyor.enqueue_many of 1,000, 1 client", batch[2] * 1000)
+    ratio("  cost of enqueue_many / plain batch insert", batch[0] / batch[2])
+    try reset()
+}
+if env["BENCH_ONLY"] == "sql" {
+    try sqlEnqueuePhase()
+    exit(0)
+}
+
 // 1. Drain against the fair ceiling.
 try reset()
 line("enqueue (batches of 1000, in process)", enqueueAll(["bench-1"]))
@@ -252,3 +280,6 @@ let victimsDone: Int = try admin.query("SELECT count(*)::int AS n FROM conveyor_
 print("fairness, 1,000 slow jobs of one org at priority 100 + 100 noop jobs of another, one invocation (5 s, parallelism 32):")
 print("  the other org's noops completed: \(victimsDone) of \(victimIds.count); slow ones completed \(Int(mixed["completed"]?.intValue ?? 0) - victimsDone); answered in \(String(format: "%.2f", mixedSeconds)) s")
 try reset()
+
+print("")
+try sqlEnqueuePhase()
