@@ -3,6 +3,7 @@ import Cron
 import Foundation
 import Handlers
 import JobQueue
+import Postgres
 
 /// `cron-driver watch`: calls process-batch within milliseconds of an enqueue, via LISTEN/NOTIFY.
 struct Watch: ParsableCommand {
@@ -74,7 +75,11 @@ struct Watch: ParsableCommand {
             // LISTEN needs a session of its own: behind a transaction-pooling PgBouncer, DATABASE_URL
             // reaches whichever server connection is free, so watch may be pointed past it.
             let configuration = Configuration(environment: environment)
-            let databaseURL = try configuration["CONVEYOR_LISTEN_DATABASE_URL"] ?? configuration.require("DATABASE_URL")
+            let listenURL = configuration["CONVEYOR_LISTEN_DATABASE_URL"]
+            let databaseURL = try listenURL ?? configuration.require("DATABASE_URL")
+            if listenURL == nil, try DatabasePooler.fromEnvironment(environment) == .transaction {
+                throw ConfigurationError("CONVEYOR_DATABASE_POOLER is transaction: set CONVEYOR_LISTEN_DATABASE_URL to a direct connection, where watch can LISTEN")
+            }
             try DeployedQueues.applyAtStart(configuration: Configuration(environment: environment), logger: logger)
             let manifest = try FunctionManifest.load(path: self.manifest)
             let endpoint = try FunctionEndpoint(function: "process-batch", manifest: manifest, baseURL: settings.baseURL)

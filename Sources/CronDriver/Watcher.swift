@@ -350,7 +350,8 @@ final class Watcher: @unchecked Sendable {
         var failures = 0
         while !stop.isStopped {
             do {
-                let connection = try Connection(url: databaseURL, applicationName: options.applicationName)
+                // A session of our own (the URL is never a transaction pooler's, see Watch).
+                let connection = try Connection(url: databaseURL, applicationName: options.applicationName, pooler: DatabasePooler.none)
                 try connection.listen(channel)
                 self.connection = connection
                 if failures > 0 { logger.info("connected to the database") }

@@ -26,6 +26,7 @@ public final class FunctionContext {
     /// once the answer is out, so the stray work ends with it.
     public var mustRecycle = false
     private var connection: Connection?
+    private var listening: Connection?
     /// Where a job's own database session comes from: jobs run at once, so each needs its own.
     private let jobDatabases: ConnectionPool?
     private var jobConnection: Connection?
@@ -80,7 +81,8 @@ public final class FunctionContext {
         if let jobPool { return jobPool }
         guard let url = configuration.databaseURL else { return nil }
         let pool = ConnectionPool(url: url, applicationName: "conveyor-jobs", maxIdle: 4, maxOpen: 64,
-                                  schema: try? DatabaseSchema.fromEnvironment(configuration.environment))
+                                  schema: try? DatabaseSchema.fromEnvironment(configuration.environment),
+                                  pooler: try? DatabasePooler.fromEnvironment(configuration.environment))
         jobPool = pool
         return pool
     }
@@ -104,6 +106,25 @@ public final class FunctionContext {
 
     /// The job kinds the manifest declares.
     public var jobKinds: JobKinds { manifest.jobKinds }
+
+    /// A session of its own for LISTEN when the worker's connection goes through a transaction
+    /// pooler (`CONVEYOR_DATABASE_POOLER=transaction`): `CONVEYOR_LISTEN_DATABASE_URL`, opened on
+    /// first use and kept. Nil otherwise, or when it cannot be opened (logged): a long poll then
+    /// falls back to claiming every few seconds.
+    public func listeningDatabase() -> Connection? {
+        if let listening { return listening }
+        guard (try? DatabasePooler.fromEnvironment(configuration.environment)) == .transaction,
+              let url = configuration["CONVEYOR_LISTEN_DATABASE_URL"] else { return nil }
+        do {
+            let c = try Connection(url: url, applicationName: "conveyor-listen",
+                                   schema: DatabaseSchema.fromEnvironment(configuration.environment), pooler: DatabasePooler.none)
+            listening = c
+            return c
+        } catch {
+            logger.warning("cannot open CONVEYOR_LISTEN_DATABASE_URL", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
 
     /// The worker's connection, opened on first use. A database that cannot be reached is a 503.
     public func database() throws -> Connection {
@@ -130,7 +151,8 @@ public final class FunctionContext {
             throw APIError(.unavailable, "the database is not configured")
         }
         do {
-            let c = try Connection(url: url, schema: DatabaseSchema.fromEnvironment(configuration.environment))
+            let c = try Connection(url: url, schema: DatabaseSchema.fromEnvironment(configuration.environment),
+                                   pooler: DatabasePooler.fromEnvironment(configuration.environment))
             connection = c
             return c
         } catch {

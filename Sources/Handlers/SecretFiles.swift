@@ -8,7 +8,7 @@ import Glibc
 /// resolves them first thing, so everything after sees `NAME` as if it had been set.
 public enum SecretFiles {
     /// The secrets that may come from a file.
-    public static let names = ["DATABASE_URL", "CONVEYOR_PROCESSOR_KEY", "CONVEYOR_ADMIN_KEY", "CONVEYOR_METRICS_KEY",
+    public static let names = ["DATABASE_URL", "CONVEYOR_LISTEN_DATABASE_URL", "CONVEYOR_PROCESSOR_KEY", "CONVEYOR_ADMIN_KEY", "CONVEYOR_METRICS_KEY",
                                "CONVEYOR_WEBHOOK_SECRET", "CONVEYOR_ALERT_WEBHOOK_URL", "OPENAI_API_KEY", "SMTP_URL"]
 
     /// The environment with each `NAME_FILE` read into `NAME`. A file that cannot be read, or a

@@ -7,9 +7,13 @@ import Postgres
 /// parallelism use more stores on more connections.
 public struct PostgresJobStore: JobStore, Sendable {
     public let connection: Connection
+    /// Where a long poll LISTENs: a session of its own when `connection` goes through a
+    /// transaction pooler, which cannot keep one; nil listens on `connection`.
+    public var listener: Connection?
 
-    public init(connection: Connection) {
+    public init(connection: Connection, listener: Connection? = nil) {
         self.connection = connection
+        self.listener = listener
     }
 
     public func job(id: Int64, orgId: Int64) throws -> Job? {
@@ -273,12 +277,13 @@ public struct PostgresJobStore: JobStore, Sendable {
 
 extension PostgresJobStore {
     public func listenForWork() throws {
-        try connection.listen(JobQueueSchema.notifyChannel(connection.schema))
+        try (listener ?? connection).listen(JobQueueSchema.notifyChannel(connection.schema))
     }
 
     public func waitForWork(queues: [String]?, timeout: Double, wakeFD: Int32) throws -> WorkHeard {
         var heard = WorkHeard()
-        for n in try connection.waitForNotifications(timeout: timeout, wakeFD: wakeFD) where n.channel == JobQueueSchema.notifyChannel(connection.schema) {
+        let channel = JobQueueSchema.notifyChannel(connection.schema)
+        for n in try (listener ?? connection).waitForNotifications(timeout: timeout, wakeFD: wakeFD) where n.channel == channel {
             let delayed = n.payload.hasPrefix(JobQueueSchema.delayedPrefix)
             let queue = delayed ? n.payload.dropFirst(JobQueueSchema.delayedPrefix.count) : Substring(n.payload)
             guard queues.map({ $0.contains { $0 == queue } }) ?? true else { continue }
@@ -288,9 +293,9 @@ extension PostgresJobStore {
     }
 
     public func stopListening() throws {
-        try connection.unlisten(JobQueueSchema.notifyChannel(connection.schema))
+        try (listener ?? connection).unlisten(JobQueueSchema.notifyChannel(connection.schema))
         // What arrived before the UNLISTEN took effect is of no use to anyone now.
-        _ = try connection.waitForNotifications(timeout: 0)
+        _ = try (listener ?? connection).waitForNotifications(timeout: 0)
     }
 
     public func nextScheduled(queues: [String]?) throws -> Date? {

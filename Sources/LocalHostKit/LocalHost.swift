@@ -57,8 +57,17 @@ struct Migrate: ParsableCommand {
     func run() throws {
         try LocalHost.reportingErrors {
             let kinds = try FunctionManifest.load(path: manifest).jobKinds
-            let connection = try LocalHost.connect()
+            let configuration = Configuration()
+            let pooler = try DatabasePooler.fromEnvironment(configuration.environment)
+            // The migrator's lock needs a session: past a transaction pooler, over the direct URL.
+            let connection = try configuration["CONVEYOR_LISTEN_DATABASE_URL"].map {
+                try Connection(url: $0, applicationName: "conveyor-local-host", pooler: DatabasePooler.none)
+            } ?? LocalHost.connect()
             let applied = try ConveyorSchema.migrate(connection, kinds: kinds)
+            if pooler == .transaction {
+                try Migrator.setRoleSearchPath(on: connection)
+                print("search path: \(connection.schema.name) for this role in this database (CONVEYOR_DATABASE_POOLER=transaction)")
+            }
             print(applied.isEmpty ? "migrations: up to date" : "migrations: applied \(applied.map(String.init).joined(separator: ", "))")
             if let queues = try DeployedQueues.apply(on: connection) { print("queues: \(queues.isEmpty ? "up to date" : "applied \(queues.joined(separator: ", "))")") }
         }

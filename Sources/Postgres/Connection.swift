@@ -21,17 +21,24 @@ public final class Connection: Sendable {
 
     /// The schema whose tables this connection's statements use (see `DatabaseSchema`).
     public let schema: DatabaseSchema
+    /// What stands between this connection and the server (see `DatabasePooler`); by default
+    /// the one `CONVEYOR_DATABASE_POOLER` names.
+    public let pooler: DatabasePooler
 
     /// Opens a connection. `url` is a libpq URI (postgresql://…) or a key=value conninfo string.
     /// The session runs in UTC with ISO dates, finds its tables in `schema` (by default the one
     /// `CONVEYOR_SCHEMA` names) and reports `applicationName` to the server.
     /// Throws `PostgresError(.connection)` with libpq's message if the server can't be reached,
     /// and `PostgresError(.configuration)` for an invalid `CONVEYOR_SCHEMA`.
-    public init(url: String, applicationName: String = "conveyor", schema: DatabaseSchema? = nil) throws {
+    /// `database`, when given, names the database instead of the URL.
+    public init(url: String, applicationName: String = "conveyor", schema: DatabaseSchema? = nil, pooler: DatabasePooler? = nil,
+                database: String? = nil) throws {
         let schema = try schema ?? DatabaseSchema.fromEnvironment()
-        let conn = try Session.connect(url: url, applicationName: applicationName)
-        var session = Session(conn: conn, schema: schema)
+        let pooler = try pooler ?? DatabasePooler.fromEnvironment()
+        let conn = try Session.connect(url: url, applicationName: applicationName, database: database)
+        var session = Session(conn: conn, schema: schema, pooled: pooler == .transaction)
         self.schema = schema
+        self.pooler = pooler
         do {
             try session.setUpSession()
         } catch {

@@ -10,6 +10,8 @@ public final class ConnectionPool: Sendable {
     public let maxOpen: Int
     /// The schema of every connection the pool opens; nil means `CONVEYOR_SCHEMA`'s.
     public let schema: DatabaseSchema?
+    /// The pooler between them and the server; nil means `CONVEYOR_DATABASE_POOLER`'s.
+    public let pooler: DatabasePooler?
     private struct State {
         var idle: [Connection] = []
         var open = 0
@@ -17,9 +19,10 @@ public final class ConnectionPool: Sendable {
     private let state = Mutex(State())
 
     public init(url: String, applicationName: String = "conveyor-jobs", maxIdle: Int = 4, maxOpen: Int = 64,
-                schema: DatabaseSchema? = nil) {
+                schema: DatabaseSchema? = nil, pooler: DatabasePooler? = nil) {
         self.url = url
         self.schema = schema
+        self.pooler = pooler
         self.applicationName = applicationName
         self.maxIdle = max(0, maxIdle)
         self.maxOpen = max(1, maxOpen)
@@ -41,7 +44,7 @@ public final class ConnectionPool: Sendable {
             return c
         case .some(nil):
             do {
-                return try Connection(url: url, applicationName: applicationName, schema: schema)
+                return try Connection(url: url, applicationName: applicationName, schema: schema, pooler: pooler)
             } catch {
                 state.withLock { $0.open -= 1 }
                 throw error

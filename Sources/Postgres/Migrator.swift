@@ -1,3 +1,5 @@
+import FoundationEssentials
+
 /// One forward-only schema change.
 public struct Migration: Sendable {
     /// Unique, ordering key; migrations apply in ascending version order.
@@ -31,6 +33,17 @@ public enum Migrator {
             throw PostgresError(.configuration, message: "duplicate migration version \(migration.version)")
         }
 
+        if connection.pooler != .none {
+            // The lock is a session's, which a transaction pooler does not keep: migrate over the
+            // direct URL, in the database the pooled connection reaches.
+            guard let direct = ProcessInfo.processInfo.environment["CONVEYOR_LISTEN_DATABASE_URL"], !direct.isEmpty else {
+                throw PostgresError(.configuration, message:
+                    "migrations hold a session lock, which a transaction pooler does not keep: set CONVEYOR_LISTEN_DATABASE_URL to a direct connection")
+            }
+            let database = try connection.query("SELECT current_database() AS d")[0].decode("d", as: String.self)
+            return try migrate(migrations, on: Connection(url: direct, applicationName: "conveyor-migrate", schema: connection.schema,
+                                                          pooler: DatabasePooler.none, database: database))
+        }
         // Lock first: concurrent CREATE TABLE IF NOT EXISTS can still collide on the catalog.
         try connection.query("SELECT pg_advisory_lock(\(lockKey))")
         defer {
@@ -130,6 +143,18 @@ public enum Migrator {
             }
         }
         return (tables.sorted(), types.sorted(), functions.sorted())
+    }
+
+    /// Makes the connection's schema the search path of its role in its database, for sessions
+    /// that cannot set it themselves: behind a transaction pooler each transaction may land on
+    /// a server connection that never saw our SET, but every one starts with the role's default.
+    /// Use a role of Conveyor's own: an application sharing it would find its tables gone.
+    public static func setRoleSearchPath(on connection: Connection) throws {
+        try connection.unsafeExecuteScript("""
+            DO $$ BEGIN
+                EXECUTE format('ALTER ROLE %I IN DATABASE %I SET search_path = %I', current_user, current_database(), '\(connection.schema.name)');
+            END $$
+            """)
     }
 
     /// Versions already applied, ascending; empty if the table does not exist yet.

@@ -29,6 +29,10 @@ extension Connection {
     /// The LISTEN is repeated automatically after a reconnect.
     public func listen(_ channel: String) throws {
         try withSession { session in
+            guard !session.pooled else {
+                throw PostgresError(.configuration, message:
+                    "LISTEN needs a session of its own, which a transaction pooler does not keep: set CONVEYOR_LISTEN_DATABASE_URL to a direct connection")
+            }
             let quoted = try session.quoteIdentifier(channel)
             _ = try session.executeSimple("LISTEN \(quoted)")
             if !session.listening.contains(channel) { session.listening.append(channel) }

@@ -34,6 +34,17 @@ extension Session {
         for sql in statements where sql.text.utf8.contains(0) {
             throw PostgresError(.encoding, message: "statement text contains a NUL byte")
         }
+        if pooled {
+            // A transaction pooler may hand the next statement to another server connection
+            // while the previous one's answer is in flight: one at a time instead.
+            return try statements.map { sql in
+                do {
+                    return .success(try execute(sql))
+                } catch let error as PostgresError where error.code != .connection {
+                    return .failure(error)
+                }
+            }
+        }
         try prepareToSend()
         // Prepared before entering the pipeline: PQprepare waits for its answer, which pipeline
         // mode does not allow. Once per statement text and connection.

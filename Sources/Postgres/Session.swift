@@ -14,6 +14,8 @@ struct Session {
     let conn: OpaquePointer
     /// The schema this session's statements find their tables in (its whole `search_path`).
     let schema: DatabaseSchema
+    /// Behind a transaction-mode pooler: no prepared statements, no session settings of ours.
+    let pooled: Bool
     /// Depth of `Connection.transaction` calls: 1 = BEGIN, 2+ = savepoints.
     var transactionDepth = 0
     /// The server was inside a transaction after the last statement (PQtransactionStatus).
@@ -41,9 +43,10 @@ struct Session {
     /// The time bounds this backend runs under, as far as we set them; nil after a reconnect.
     var appliedTimeouts: TimeBounds?
 
-    init(conn: OpaquePointer, schema: DatabaseSchema) {
+    init(conn: OpaquePointer, schema: DatabaseSchema, pooled: Bool = false) {
         self.conn = conn
         self.schema = schema
+        self.pooled = pooled
         notices.install(on: conn)
     }
 
@@ -62,9 +65,10 @@ struct Session {
         ("keepalives_interval", "10"), ("keepalives_count", "3"), ("tcp_user_timeout", "60000"),
     ]
 
-    static func connect(url: String, applicationName: String) throws -> OpaquePointer {
-        let keywords = connectDefaults.map(\.0) + ["dbname", "application_name", "client_encoding"]
-        let given = connectDefaults.map(\.1) + [url, applicationName, "UTF8"]
+    static func connect(url: String, applicationName: String, database: String? = nil) throws -> OpaquePointer {
+        // Only the first dbname is expanded as a URL; a second one overrides the URL's database.
+        let keywords = connectDefaults.map(\.0) + ["dbname", "application_name", "client_encoding"] + (database == nil ? [] : ["dbname"])
+        let given = connectDefaults.map(\.1) + [url, applicationName, "UTF8"] + (database.map { [$0] } ?? [])
         let conn = LibPQStrings.withArray(keywords) { keywords in
             LibPQStrings.withArray(given) { values in
                 PQconnectdbParams(keywords, values, 1)
@@ -123,7 +127,9 @@ struct Session {
         if needsReset || !connectionLooksAlive() {
             try reset()
         }
-        if let wanted = wantedTimeouts, !(appliedTimeouts.map { $0.covers(wanted) } ?? false) {
+        // Behind a transaction pooler a SET would outlive our transaction on a server connection
+        // another client gets next: the role's bounds apply instead.
+        if !pooled, let wanted = wantedTimeouts, !(appliedTimeouts.map { $0.covers(wanted) } ?? false) {
             _ = try finish(PQexec(conn, "SET statement_timeout = \(wanted.statementMs); SET lock_timeout = \(wanted.lockMs)"))
             appliedTimeouts = wanted
         }
@@ -161,8 +167,15 @@ struct Session {
         }
         let binds = sql.binds
         try prepareToSend()
-        let name = try preparedName(for: text, parameterCount: binds.count)
         let conn = self.conn
+        if pooled {
+            // Unnamed: parse, bind and execute travel together, so any server connection will do.
+            let result = try LibPQStrings.withBinds(binds) { values in
+                PQexecParams(conn, text, Int32(binds.count), nil, values, nil, nil, 0)
+            }
+            return try finish(result)
+        }
+        let name = try preparedName(for: text, parameterCount: binds.count)
         let result = try LibPQStrings.withBinds(binds) { values in
             PQexecPrepared(conn, name, Int32(binds.count), values, nil, nil, 0)
         }

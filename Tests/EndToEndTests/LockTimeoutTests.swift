@@ -13,6 +13,10 @@ struct LockTimeoutTests {
     /// refused when its own bound is spent, so nginx never times out first and stores nothing.
     @Test(arguments: ["1", "0"])
     func aHeldTableLockIsA503WithinTheBoundAndEveryWorkerIsFreeAfterwards(lockSeconds: String) throws {
+        // Behind a transaction pooler Conveyor sets no session bounds (they would stay on a server
+        // connection another client gets): the role's lock_timeout applies, not this variable,
+        // and the case without one is the case that holds.
+        if lockSeconds != "0", ProcessInfo.processInfo.environment["CONVEYOR_DATABASE_POOLER"] == "transaction" { return }
         var options = Stack.Options(workers: 2)
         options.environment = ["CONVEYOR_DB_LOCK_TIMEOUT_SECONDS": lockSeconds]
         options.ownDatabase = true

@@ -30,8 +30,11 @@ struct SQLEnqueueEndToEndTests {
                 DROP TABLE public.\(orders); DROP OWNED BY \(app), \(stranger); DROP ROLE \(app); DROP ROLE \(stranger);
                 """)
         }
+        // The application's own connection: straight to PostgreSQL, even when Conveyor's goes
+        // through a pooler (whose auth file knows only Conveyor's role).
+        let direct = ProcessInfo.processInfo.environment["CONVEYOR_LISTEN_DATABASE_URL"] ?? url
         func dsn(_ user: String) throws -> String {
-            var components = try #require(URLComponents(string: url))
+            var components = try #require(URLComponents(string: direct))
             components.user = user
             return try #require(components.string)
         }

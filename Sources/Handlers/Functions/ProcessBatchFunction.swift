@@ -39,7 +39,7 @@ struct ProcessBatchFunction: ConveyorFunction {
         let body = try BodyDecoder.decode(Body.self, from: invocation.request, emptyMeans: "{}",
                                           allowed: ["queues", "maxJobs", "maxSeconds", "leaseSeconds", "parallelism", "waitSeconds"])
         let options = try Self.options(body)
-        let store = PostgresJobStore(connection: try context.database())
+        let store = PostgresJobStore(connection: try context.database(), listener: options.waitSeconds > 0 ? context.listeningDatabase() : nil)
         let functions = TaskJobExecutor(runner: FunctionRunner(functions: context.functions, context: context))
         let databases = context.jobConnectionPool()
         // A misconfigured allowlist (logged) must not stop every other job: the strictest policy

@@ -31,7 +31,10 @@ let manifest = try FunctionManifest.load(path: env["CONVEYOR_MANIFEST"] ?? "func
 let router = try Router(manifest: manifest)
 var quiet = Logger(label: "bench")
 quiet.logLevel = .critical
-let configuration = Configuration(environment: ["DATABASE_URL": url, "CONVEYOR_PROCESSOR_KEY": processorKey])
+var benchEnvironment = ["DATABASE_URL": url, "CONVEYOR_PROCESSOR_KEY": processorKey]
+// Behind PgBouncer (bench/queue/run's second pass): the pooler's settings reach the functions too.
+for name in ["CONVEYOR_DATABASE_POOLER", "CONVEYOR_LISTEN_DATABASE_URL"] { benchEnvironment[name] = env[name] }
+let configuration = Configuration(environment: benchEnvironment)
 
 @Sendable func context() -> FunctionContext { FunctionContext(configuration: configuration, manifest: manifest, logger: quiet) }
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
@@ -191,6 +194,19 @@ func sqlEnqueuePhase() throws {
 }
 if env["BENCH_ONLY"] == "sql" {
     try sqlEnqueuePhase()
+    exit(0)
+}
+// BENCH_ONLY=drain: phase 1's drains alone, for the same run through PgBouncer.
+if env["BENCH_ONLY"] == "drain" {
+    let via = env["CONVEYOR_DATABASE_POOLER"] == "transaction" ? "through PgBouncer (transaction mode)" : "direct"
+    print("drain \(via), \(total) noop jobs:")
+    try reset()
+    enqueueAll(["bench-1"])
+    line("  drain, 1 invocation (claims of 1000)", try drain(["bench-1"], workers: 1))
+    try reset()
+    enqueueAll(["bench-4"])
+    line("  drain, 4 concurrent invocations", try drain(["bench-4"], workers: 4))
+    try reset()
     exit(0)
 }
 
