@@ -3,5 +3,5 @@
 /// entry to it.
 public enum BuildInfo {
     /// Semantic version of this build.
-    public static let version = "0.9.0"
+    public static let version = "0.10.0"
 }
