@@ -38,6 +38,7 @@ let package = Package(
             "Curl",
             "Digest",
             "Targets",
+            "Schedules",
             // @handler-deps: modules Handlers uses, above this line
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -87,6 +88,8 @@ let package = Package(
         .executableTarget(name: "TargetsBench", dependencies: ["Handlers", "JobQueue", "Postgres", "Targets",
                                                                .product(name: "Logging", package: "swift-log")], path: "bench/targets/Sources",
                           swiftSettings: [.swiftLanguageMode(.v5)]),
+        // Schedules stored in the database, fired by process-batch ahead of their slots.
+        .target(name: "Schedules", dependencies: ["Cron", "JobQueue", "Postgres"]),
         // @targets: new library/executable targets above this line
 
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
@@ -115,6 +118,7 @@ let package = Package(
         // What several test targets share: starting the python fixtures of Tests/Fixtures.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "TargetsTests", dependencies: ["TestSupport", "Targets", "JobQueue", "Curl", "Postgres"]),
+        .testTarget(name: "SchedulesTests", dependencies: ["Schedules", "Accounts", "Cron", "JobQueue", "Postgres"]),
         // @tests: new test targets above this line
     ]
 )

@@ -168,7 +168,8 @@ final class Master {
         let old = currentSlots
         generation += 1
         logger.info("reloading", metadata: ["program": "\(program)", "manifest": "\(config.manifestPath)"])
-        DeployedKinds.publish(manifestPath: config.manifestPath, logger: logger)
+        let manifestPath = config.manifestPath, logger = self.logger
+        DispatchQueue.global().async { DeployedKinds.publish(manifestPath: manifestPath, logger: logger) }
         for i in currentSlots { spawn(i) }
         for i in old {
             slots[i].respawnAtNs = nil

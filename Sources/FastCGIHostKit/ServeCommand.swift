@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dispatch
 import FastCGI
 import FoundationEssentials
 import Glibc
@@ -80,7 +81,6 @@ struct ServeCommand: ParsableCommand {
             let passed = try SocketActivation.listeners(environment: ProcessInfo.processInfo.environment)
             var config = try checkedConfig(activated: passed)
             try DeployedQueues.applyAtStart(logger: Logger(label: "conveyor.fcgi-host"))
-            DeployedKinds.publish(manifestPath: config.manifestPath, logger: Logger(label: "conveyor.fcgi-host"))
             let listener = try passed?["fcgi"] ?? passed?["unknown"]
                 ?? FCGIListener.bind(config.listen, backlog: config.backlog, mode: config.socketMode, group: config.socketGroup)
             config.listen = listener.address // a TCP port 0 is now the kernel's choice
@@ -94,6 +94,10 @@ struct ServeCommand: ParsableCommand {
             var logger = Logger(label: "conveyor.fcgi-host")
             logger[metadataKey: "pid"] = "\(getpid())"
             master = Master(config: config, listener: listener, batchListener: batchListener, board: board, logger: logger)
+            // Once everything else checked out, and beside the start: a database that is away
+            // costs its connect timeout there, not here.
+            let manifestPath = config.manifestPath, kindsLogger = logger
+            DispatchQueue.global().async { DeployedKinds.publish(manifestPath: manifestPath, logger: kindsLogger) }
         }
         guard let master else { return }
         let status = try master.run()

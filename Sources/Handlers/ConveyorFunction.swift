@@ -94,6 +94,13 @@ public enum FunctionRegistry {
         RotateOrganizationKeyFunction(),
         RevokeOrganizationKeysFunction(),
         GetPipelineFunction(),
+        PutScheduleFunction(),
+        ListSchedulesFunction(),
+        GetScheduleFunction(),
+        PauseScheduleFunction(name: "pause-schedule", paused: true),
+        PauseScheduleFunction(name: "resume-schedule", paused: false),
+        DeleteScheduleFunction(),
+        ListAllSchedulesFunction(),
         // @functions: new functions above this line
     ]
 

@@ -2,6 +2,7 @@ import Accounts
 import Intake
 import JobQueue
 import Postgres
+import Schedules
 import Targets
 
 /// Every module's migrations, in one numbered sequence.
@@ -12,6 +13,7 @@ public enum ConveyorSchema {
             JobQueueSchema.migrations,
             IntakeSchema.migrations,
             TargetsSchema.migrations,
+            SchedulesSchema.migrations,
             SQLInterface.migrations,
             // @schemas: each module's migrations, above this line
         ].flatMap { $0 }

@@ -90,6 +90,14 @@ enum DashboardPage {
           });
           $("#targets tbody").innerHTML = rows.join("") || '<tr><td colspan="9" class="empty">No deliveries yet.</td></tr>';
         }
+        function schedules(data) {
+          const rows = (data.schedules || []).map((s) =>
+            `<tr data-schedule="${esc(s.orgId + "/" + s.name)}" data-next="${esc(s.nextRunAt || "")}"><td class="n">${esc(s.orgId)}</td><td>${esc(s.name)}` +
+            ` ${s.paused ? '<span class="badge paused">paused</span>' : ""}</td><td><code>${esc(s.cron)}</code></td><td>${esc(s.timeZone)}</td>` +
+            `<td>${esc(s.job.kind)} → ${esc(s.job.queue || "")}</td><td>${s.nextRunAt ? new Date(s.nextRunAt).toLocaleString() : "—"}</td>` +
+            `<td class="n">${esc(s.missedSlots)}</td></tr>`);
+          $("#schedules tbody").innerHTML = rows.join("") || '<tr><td colspan="7" class="empty">No schedules yet.</td></tr>';
+        }
         function chart(data) {
           const W = 1180, H = 180, P = 28, n = 60, done = new Array(n).fill(0), failed = new Array(n).fill(0);
           data.queues.forEach((q) => q.lastHour.perMinute.forEach((m, i) => { done[i] += m.completed; failed[i] += m.failed; }));
@@ -117,9 +125,9 @@ enum DashboardPage {
         }
         async function refresh() {
           try {
-            const [metrics, running, dead, waiting] = await Promise.all([api("GET", "/v1/metrics/queues"), api("GET", "/v1/admin/jobs?state=running&limit=20"),
-              api("GET", "/v1/admin/jobs?state=dead&limit=20"), api("GET", "/v1/admin/jobs?state=available&limit=20")]);
-            queues(metrics); targets(metrics); chart(metrics); jobs("#running", running, null); jobs("#dead", dead, "retry"); jobs("#waiting", waiting, "cancel");
+            const [metrics, running, dead, waiting, plans] = await Promise.all([api("GET", "/v1/metrics/queues"), api("GET", "/v1/admin/jobs?state=running&limit=20"),
+              api("GET", "/v1/admin/jobs?state=dead&limit=20"), api("GET", "/v1/admin/jobs?state=available&limit=20"), api("GET", "/v1/admin/schedules?limit=50")]);
+            queues(metrics); targets(metrics); schedules(plans); chart(metrics); jobs("#running", running, null); jobs("#dead", dead, "retry"); jobs("#waiting", waiting, "cancel");
             $("#updated").textContent = "updated " + new Date().toLocaleTimeString();
             document.body.dataset.refreshed = String(Date.now());
           } catch (e) { if (e.message !== "login") $("#updated").textContent = "refresh failed: " + e.message; }
@@ -158,6 +166,8 @@ enum DashboardPage {
         <th class="n">Wait ms p50/p95</th><th></th></tr></thead><tbody></tbody></table></section>
         <section><h2>Targets</h2><table id="targets"><thead><tr><th>Kind</th><th>Queue</th><th class="n">2xx</th><th class="n">3xx</th>
         <th class="n">4xx</th><th class="n">5xx</th><th class="n">Time-outs</th><th>Other answers</th><th class="n">Run ms p50/p95</th></tr></thead><tbody></tbody></table></section>
+        <section><h2>Schedules</h2><table id="schedules"><thead><tr><th class="n">Org</th><th>Name</th><th>Cron</th><th>Time zone</th>
+        <th>Job</th><th>Next run</th><th class="n">Missed</th></tr></thead><tbody></tbody></table></section>
         <section><h2>Throughput, last hour</h2><div class="legend"><span><i class="ok"></i>completed</span><span><i class="err"></i>failed</span>
         <span id="throughput-total"></span></div><div id="throughput"></div></section>
         <section><h2>Running</h2><table id="running"><thead><tr><th>Id</th><th>Queue</th><th>Kind</th><th>State</th><th class="n">Attempt</th><th>Since</th><th></th></tr></thead><tbody></tbody></table></section>

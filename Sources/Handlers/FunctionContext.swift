@@ -27,6 +27,8 @@ public final class FunctionContext {
     public var mustRecycle = false
     private var connection: Connection?
     private var listening: Connection?
+    /// When process-batch last fired due schedules in this worker (monotonic ns; 0: never).
+    var schedulesFiredNs: UInt64 = 0
     /// Where a job's own database session comes from: jobs run at once, so each needs its own.
     private let jobDatabases: ConnectionPool?
     private var jobConnection: Connection?
@@ -102,6 +104,11 @@ public final class FunctionContext {
     /// The most targets an org may have (`CONVEYOR_TARGETS_PER_ORG`, default 50).
     public var maxTargetsPerOrg: Int {
         configuration["CONVEYOR_TARGETS_PER_ORG"].flatMap(Int.init).map { max(0, $0) } ?? 50
+    }
+
+    /// The most schedules an org may have (`CONVEYOR_SCHEDULES_PER_ORG`, default 100).
+    public var maxSchedulesPerOrg: Int {
+        configuration["CONVEYOR_SCHEDULES_PER_ORG"].flatMap(Int.init).map { max(0, $0) } ?? 100
     }
 
     /// The job kinds the manifest declares.

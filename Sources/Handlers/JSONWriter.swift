@@ -47,6 +47,22 @@ struct JSONWriter {
     }
 
     var data: Data { Data(text.utf8) }
+
+    /// `{"name": [{…}, …]}`: one object per item, its fields written by `fields`. The shape
+    /// of every list a function answers.
+    static func list<T>(_ name: String, _ items: some Sequence<T>, fields: (T, inout JSONWriter) -> Void) -> Data {
+        var w = JSONWriter()
+        w.beginObject()
+        w.beginArray(name)
+        for item in items {
+            w.beginObject()
+            fields(item, &w)
+            w.endObject()
+        }
+        w.endArray()
+        w.endObject()
+        return w.data
+    }
 }
 
 extension EnqueuedJob {

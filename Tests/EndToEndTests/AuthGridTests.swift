@@ -66,9 +66,10 @@ struct AuthGridTests {
             case .tenant:
                 try call("processor key", key: Stack.processorKey, status: 403, code: "forbidden")
                 try call("admin key", key: Stack.adminKey, status: 403, code: "forbidden")
-                if entry.name == "put-target" {
-                    // An upsert: a stranger's PUT makes a target of its own, never touches the
-                    // owner's (TenantTargetTests); here the key and the refusals above suffice.
+                if entry.name == "put-target" || entry.name == "put-schedule" {
+                    // An upsert: a stranger's PUT makes a target (a schedule) of its own, never
+                    // touches the owner's (TenantTargetTests, ScheduleFunctionTests); here the key
+                    // and the refusals above suffice.
                 } else if entry.path!.contains("{") {
                     // Another org's resource does not exist for this caller.
                     try call("another tenant's key", key: stranger.key, status: 404, code: "not_found")

@@ -13,8 +13,9 @@ struct DashboardBrowserTests {
     static let python = Result { try TestPython.path() }
 
     /// Runs the browser script; its stdout is one JSON object. Killed after `timeout` seconds.
-    func browse(_ stack: Stack, queue: String, deadId: Int64, screenshot: URL, timeout: Double = 120) throws -> JSONValue {
-        try Self.drive("dashboard_browser.py", ["--url", stack.baseURL, "--queue", queue, "--dead-id", String(deadId), "--screenshot", screenshot.path],
+    func browse(_ stack: Stack, queue: String, deadId: Int64, schedule: String, screenshot: URL, timeout: Double = 120) throws -> JSONValue {
+        try Self.drive("dashboard_browser.py", ["--url", stack.baseURL, "--queue", queue, "--dead-id", String(deadId), "--schedule", schedule,
+                                                "--screenshot", screenshot.path],
                        stack: stack, timeout: timeout)
     }
 
@@ -67,7 +68,11 @@ struct DashboardBrowserTests {
         let artifacts = Stack.repoRoot.appendingPathComponent(".build/artifacts")
         try FileManager.default.createDirectory(at: artifacts, withIntermediateDirectories: true)
         let screenshot = artifacts.appendingPathComponent("dashboard.png")
-        let seen = try browse(stack, queue: tenant.queue, deadId: dead, screenshot: screenshot)
+        let plan = try web.call("PUT", "/v1/schedules/nightly", body: #"{"cron":"30 2 * * *","timeZone":"America/New_York","job":{"kind":"noop","queue":"\#(tenant.queue)"}}"#,
+                                key: tenant.key)
+        #expect(plan.status == 201)
+        let orgId: Int64 = try Connection(url: stack.databaseURL).query("SELECT org_id FROM conveyor_schedules WHERE name = 'nightly'")[0].decode("org_id")
+        let seen = try browse(stack, queue: tenant.queue, deadId: dead, schedule: "\(orgId)/nightly", screenshot: screenshot)
 
         let db = try Connection(url: stack.databaseURL)
         func count(_ condition: String) throws -> Int64 {
@@ -83,6 +88,11 @@ struct DashboardBrowserTests {
             #expect(seen["counts"]?[state]?.intValue == n, "\(state): the page showed \(seen["counts"]?[state] ?? .null), the database has \(n)")
         }
         #expect(expected["completed"] == 3 && expected["delayed"] == 1)
+        // The schedule's row shows its expression, zone and next run as the database has them.
+        let nextAt: Date = try db.query("SELECT next_at FROM conveyor_schedules WHERE name = 'nightly'")[0].decode("next_at")
+        #expect(seen["schedule"]?["next"]?.stringValue.flatMap(Timestamp.parse) == nextAt, "\(seen["schedule"] ?? .null)")
+        guard case .array(let cells)? = seen["schedule"]?["cells"] else { Issue.record("no schedule row: \(seen)"); return }
+        #expect(cells.compactMap(\.stringValue).prefix(4) == [String(orgId), "nightly", "30 2 * * *", "America/New_York"])
         // After Retry the page lists the job as waiting, and so does the database.
         #expect(seen["retriedShownAs"] == "available")
         #expect(seen["countsAfterRetry"]?["dead"] == 0 && seen["countsAfterRetry"]?["waiting"] == 1)

@@ -124,6 +124,7 @@ def main():
     parser.add_argument("--queue", required=True)
     parser.add_argument("--dead-id", required=True)
     parser.add_argument("--screenshot", required=True)
+    parser.add_argument("--schedule", help="ORG/NAME of a schedule whose row to read")
     args = parser.parse_args()
     key = os.environ["DASHBOARD_ADMIN_KEY"]
 
@@ -136,6 +137,13 @@ def main():
             const out = {{}};
             row.querySelectorAll('[data-count]').forEach(td => out[td.dataset.count] = Number(td.textContent));
             return out; }})()""")
+        schedule = None
+        if args.schedule:
+            name = json.dumps(args.schedule)
+            page.wait(f"!!document.querySelector('#schedules tr[data-schedule=' + JSON.stringify({name}) + ']')", "the schedule's row")
+            schedule = page.eval(f"""(() => {{
+                const row = document.querySelector('#schedules tr[data-schedule=' + JSON.stringify({name}) + ']');
+                return {{next: row.dataset.next, cells: [...row.querySelectorAll('td')].map(td => td.textContent.trim())}}; }})()""")
         dead = json.dumps(str(args.dead_id))
         page.wait(f"!!document.querySelector('#dead button[data-retry=' + JSON.stringify({dead}) + ']')", "the dead job's Retry button")
         # The artifact shows the dead job with its error history and its Retry button; a second
@@ -157,6 +165,7 @@ def main():
             "counts": counts,
             "countsAfterRetry": counts_after,
             "retriedShownAs": shown,
+            "schedule": schedule,
             "cookie": {"httpOnly": session["httpOnly"], "sameSite": session.get("sameSite"), "holdsKey": key in session["value"]} if session else None,
             "url": page.eval("location.href"),
             "documentCookie": page.eval("document.cookie"),

@@ -1,5 +1,7 @@
+import Dispatch
 import FoundationEssentials
 import JobQueue
+import Schedules
 import Targets
 
 /// `process-batch`: rescues expired leases, then claims due jobs and runs them concurrently
@@ -39,6 +41,7 @@ struct ProcessBatchFunction: ConveyorFunction {
         let body = try BodyDecoder.decode(Body.self, from: invocation.request, emptyMeans: "{}",
                                           allowed: ["queues", "maxJobs", "maxSeconds", "leaseSeconds", "parallelism", "waitSeconds"])
         let options = try Self.options(body)
+        Self.fireSchedules(context)
         let store = PostgresJobStore(connection: try context.database(), listener: options.waitSeconds > 0 ? context.listeningDatabase() : nil)
         let functions = TaskJobExecutor(runner: FunctionRunner(functions: context.functions, context: context))
         let databases = context.jobConnectionPool()
@@ -59,6 +62,24 @@ struct ProcessBatchFunction: ConveyorFunction {
         let summary = try processor.run(options)
         if summary.abandoned > 0 { context.mustRecycle = true }
         return .json(200, raw: summary.json)
+    }
+
+    /// Turns the slots of stored schedules that fall within the next two minutes into their jobs
+    /// (`ScheduleStore.fireDue`), at most once a second per worker: every driver's calls do it,
+    /// the crontab's each minute and watch's long polls every few seconds, and the slots' keys
+    /// make it one job per slot however many do. A failure here is logged; the batch goes on.
+    static func fireSchedules(_ context: FunctionContext) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        guard context.schedulesFiredNs == 0 || now &- context.schedulesFiredNs >= 1_000_000_000 else { return }
+        context.schedulesFiredNs = now
+        do {
+            let summary = try ScheduleStore(connection: try context.database()).fireDue(kinds: context.jobKinds)
+            for line in summary.late { context.logger.warning("\(line)") }
+            for line in summary.skipped { context.logger.warning("\(line)") }
+            if summary.fired > 0 { context.logger.info("schedules fired", metadata: ["jobs": "\(summary.fired)"]) }
+        } catch {
+            context.logger.warning("schedules not fired", metadata: ["error": "\(error)"])
+        }
     }
 
     static func options(_ body: Body) throws -> BatchOptions {

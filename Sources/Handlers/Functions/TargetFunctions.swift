@@ -99,17 +99,7 @@ struct ListTargetsFunction: ConveyorFunction {
 
     func handle(_ invocation: Invocation, context: FunctionContext) throws -> HTTPResponse {
         let org = try invocation.caller.requireOrg()
-        var w = JSONWriter()
-        w.beginObject()
-        w.beginArray("targets")
-        for target in try TargetFunctions.store(context).list(orgId: org) {
-            w.beginObject()
-            TargetFunctions.fields(target, to: &w)
-            w.endObject()
-        }
-        w.endArray()
-        w.endObject()
-        return .json(200, raw: w.data)
+        return .json(200, raw: JSONWriter.list("targets", try TargetFunctions.store(context).list(orgId: org), fields: TargetFunctions.fields))
     }
 }
 
