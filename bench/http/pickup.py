@@ -16,8 +16,12 @@ pace (a machine that idles between requests wakes slowly), printed beside the la
 --floor-insert, pgbench then times a durable one-row INSERT at the same pace: the floor of any
 enqueue's commit. Together they are what an enqueue through nginx cannot go below here.
 
+With --sql-org ORG the enqueue is the application's own: `SELECT conveyor.enqueue(ORG, …)` in a
+committing statement on a kept psycopg connection (the client's send is before the statement, the
+job exists at its commit), instead of a POST through nginx. Needs psycopg (scripts/python-env).
+
 Usage: pickup.py --url URL --key TENANT_KEY --queue QUEUE --samples N --label LABEL --database-url DB
-                 [--load-rate R --load-queue Q]
+                 [--load-rate R --load-queue Q] [--sql-org ORG]
 """
 import argparse
 import http.client
@@ -43,6 +47,7 @@ def main():
     p.add_argument("--load-queue", default="bench-load")
     p.add_argument("--floor-path")
     p.add_argument("--floor-insert", action="store_true")
+    p.add_argument("--sql-org", type=int)
     a = p.parse_args()
     stop = threading.Event()
     loaded = [0, 0]
@@ -66,9 +71,20 @@ def main():
     sent = {}
     answered = {}
     failures = 0
+    db = None
+    if a.sql_org is not None:
+        import psycopg
+        db = psycopg.connect(a.database_url, autocommit=True)
+        db.execute("SELECT conveyor.enqueue(%s, 'noop', queue => %s)", (a.sql_org, a.queue + "-warm"))  # plans made
     for _ in range(a.samples):
         started = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
         try:
+            if db is not None:
+                job = db.execute("SELECT conveyor.enqueue(%s, 'sleep', '{\"ms\": 0}'::jsonb, queue => %s)", (a.sql_org, a.queue)).fetchone()[0]
+                sent[job] = started
+                answered[job] = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+                time.sleep(a.gap)
+                continue
             conn.request("POST", "/v1/jobs", body=body, headers=headers)
             r = conn.getresponse()
             answer = r.read()
@@ -80,7 +96,10 @@ def main():
                 answered[job] = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
         except Exception:
             failures += 1
-            conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+            if db is not None:
+                db = psycopg.connect(a.database_url, autocommit=True)
+            else:
+                conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
         time.sleep(a.gap)
 
     # Every job's start, read once at the end so no polling competes with the pickups.

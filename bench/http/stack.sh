@@ -114,6 +114,10 @@ PIDS+=($!)
 sleep 1
 /usr/bin/python3 bench/http/pickup.py --url "$CONVEYOR_URL" --key "$BENCH_TENANT_KEY" --queue bench-pickup \
     --samples "$SAMPLES" --label idle --floor-path /nginx/ok --floor-insert --database-url "$DATABASE_URL"
+# The same, enqueued by the application's own statement (conveyor.enqueue, committing at once).
+BENCH_ORG_ID=$(psql -tAc "SELECT max(id) FROM conveyor.conveyor_organizations" "$DATABASE_URL")
+"$(scripts/python-env)" bench/http/pickup.py --url "$CONVEYOR_URL" --key "$BENCH_TENANT_KEY" --queue bench-pickup-sql \
+    --samples "$SAMPLES" --label "SQL enqueue, idle" --sql-org "$BENCH_ORG_ID" --database-url "$DATABASE_URL"
 /usr/bin/python3 bench/http/pickup.py --url "$CONVEYOR_URL" --key "$BENCH_TENANT_KEY" --queue bench-pickup-load \
     --samples "$SAMPLES" --label "under 200 enqueues/s" --load-rate 200 --database-url "$DATABASE_URL"
 /usr/bin/python3 - > "$RUN/slow.json" <<'PY'
