@@ -204,7 +204,13 @@ public enum SQLInterface {
             ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
             RETURNING id INTO stored;
             IF stored IS NULL THEN
-                RETURN (SELECT j.id FROM conveyor_jobs j WHERE j.org_id = org AND j.idempotency_key = i.idempotency_key);
+                -- A new statement: it sees a job a racing transaction committed while ours waited.
+                stored := (SELECT j.id FROM conveyor_jobs j WHERE j.org_id = org AND j.idempotency_key = i.idempotency_key);
+                IF stored IS NULL THEN
+                    RAISE EXCEPTION USING ERRCODE = '40001', COLUMN = 'idempotency_key',
+                        MESSAGE = 'idempotency_key: the job holding this key changed while enqueueing; retry';
+                END IF;
+                RETURN stored;
             END IF;
             PERFORM pg_notify(current_schema() || '_jobs', CASE WHEN st = 'available' THEN q ELSE 'delayed:' || q END);
             RETURN stored;
@@ -255,6 +261,7 @@ public enum SQLInterface {
         DECLARE
             rows conveyor_resolved[];
             bad conveyor_resolved;
+            ids bigint[];
         BEGIN
             IF org IS NULL OR NOT EXISTS (SELECT FROM conveyor_organizations o WHERE o.id = org) THEN
                 PERFORM conveyor_invalid('org_id', 'no organization has this id');
@@ -264,7 +271,6 @@ public enum SQLInterface {
             IF FOUND THEN
                 PERFORM conveyor_raise(bad.problem, bad.n, json_names);
             END IF;
-            RETURN QUERY
             WITH ins AS (
                 INSERT INTO conveyor_jobs (org_id, queue, kind, payload, priority, run_at, state, max_attempts, idempotency_key,
                                            flow_key, timeout_ms, traceparent)
@@ -285,7 +291,7 @@ public enum SQLInterface {
                        row_number() OVER (PARTITION BY r.idempotency_key IS NULL ORDER BY r.n) AS rank
                 FROM unnest(rows) AS r
             )
-            SELECT coalesce(f.id, k.id, j.id)
+            SELECT array_agg(coalesce(f.id, k.id, j.id) ORDER BY w.n) INTO ids
             FROM wanted w
             CROSS JOIN notified
             LEFT JOIN fresh f ON w.key IS NULL AND f.rank = w.rank
@@ -294,8 +300,20 @@ public enum SQLInterface {
             -- lateral lookup, one index probe per key: a join could scan the table.
             LEFT JOIN LATERAL (
                 SELECT j.id FROM conveyor_jobs j WHERE w.key IS NOT NULL AND k.id IS NULL AND j.org_id = org AND j.idempotency_key = w.key
-            ) AS j ON true
-            ORDER BY w.n;
+            ) AS j ON true;
+            IF array_position(ids, NULL) IS NOT NULL THEN
+                -- A key another transaction held uncommitted: the insert waited for it, but this
+                -- statement's snapshot predates its commit. A new statement sees the job.
+                ids := ARRAY(
+                    SELECT coalesce(x.id, (SELECT j.id FROM conveyor_jobs j WHERE j.org_id = org AND j.idempotency_key = r.idempotency_key))
+                    FROM unnest(ids) WITH ORDINALITY AS x(id, i) JOIN unnest(rows) WITH ORDINALITY AS r ON r.ordinality = x.i
+                    ORDER BY x.i);
+                IF array_position(ids, NULL) IS NOT NULL THEN
+                    RAISE EXCEPTION USING ERRCODE = '40001',
+                        MESSAGE = 'the job holding an idempotency key of this batch changed while enqueueing; retry';
+                END IF;
+            END IF;
+            RETURN QUERY SELECT unnest(ids);
         END $$;
 
         """#
@@ -344,7 +362,8 @@ public enum SQLInterface {
                       FROM unnest(conveyor_batch_fields()) WITH ORDINALITY AS f(f, o)
                       WHERE jsonb_typeof(e.e -> f) IS DISTINCT FROM 'null' AND e.e ? f AND CASE
                           WHEN f IN ('priority', 'maxAttempts') THEN
-                              CASE WHEN jsonb_typeof(e.e -> f) <> 'number' THEN true ELSE (e.e ->> f)::numeric % 1 <> 0 END
+                              -- Written as the enqueue function's parser reads a whole number: digits only.
+                              jsonb_typeof(e.e -> f) <> 'number' OR (e.e ->> f) !~ '^-?[0-9]+$'
                           WHEN f IN ('delaySeconds', 'timeoutSeconds') THEN jsonb_typeof(e.e -> f) <> 'number'
                           WHEN f = 'payload' THEN false
                           WHEN f = 'runAt' THEN CASE WHEN jsonb_typeof(e.e -> f) <> 'string' THEN true ELSE NOT conveyor_is_timestamp(e.e ->> f) END
@@ -359,9 +378,9 @@ public enum SQLInterface {
             END IF;
             RETURN QUERY SELECT conveyor_enqueue_rows(org_id, ARRAY(
                 SELECT ROW(a.i - 1, e ->> 'kind', e -> 'payload', e ->> 'queue', conveyor_clamp((e ->> 'priority')::numeric),
-                           (e ->> 'runAt')::timestamptz, (e ->> 'delaySeconds')::double precision,
+                           (e ->> 'runAt')::timestamptz, conveyor_seconds((e ->> 'delaySeconds')::numeric),
                            conveyor_clamp((e ->> 'maxAttempts')::numeric), e ->> 'idempotencyKey', e ->> 'flowKey',
-                           (e ->> 'timeoutSeconds')::double precision, e ->> 'traceparent')::conveyor_job_input
+                           conveyor_seconds((e ->> 'timeoutSeconds')::numeric), e ->> 'traceparent')::conveyor_job_input
                 FROM jsonb_array_elements(jobs) WITH ORDINALITY AS a(e, i) ORDER BY a.i), true);
         END $$;
 
@@ -370,6 +389,11 @@ public enum SQLInterface {
         LANGUAGE sql IMMUTABLE AS $$
             SELECT '{kind,payload,queue,priority,delaySeconds,runAt,maxAttempts,idempotencyKey,flowKey,timeoutSeconds,traceparent}'::text[]
         $$;
+
+        -- A JSON number of seconds as a double, beyond a double's range held at its edge (the
+        -- range checks then refuse it, naming the field, as for the enqueue function).
+        CREATE FUNCTION conveyor_seconds(n numeric) RETURNS double precision
+        LANGUAGE sql IMMUTABLE STRICT AS $$ SELECT greatest(least(n, 1e300), -1e300)::double precision $$;
 
         -- A JSON whole number as an integer for the range checks: out of range stays out of range.
         CREATE FUNCTION conveyor_clamp(n numeric) RETURNS integer
@@ -408,7 +432,7 @@ public enum SQLInterface {
             conveyor_kind_of(text), conveyor_enqueue_one(bigint, conveyor_job_input), conveyor_resolve(bigint, conveyor_job_input[]),
             conveyor_enqueue_rows(bigint, conveyor_job_input[], boolean),
             enqueue(bigint, text, jsonb, text, integer, timestamptz, integer, text, text, double precision, double precision, text),
-            enqueue_many(bigint, jsonb), conveyor_batch_fields(), conveyor_is_timestamp(text), conveyor_clamp(numeric) FROM PUBLIC;
+            enqueue_many(bigint, jsonb), conveyor_batch_fields(), conveyor_is_timestamp(text), conveyor_clamp(numeric), conveyor_seconds(numeric) FROM PUBLIC;
 
         -- Roles are the cluster's: another database's installation may have made them already,
         -- and a migrating role without CREATEROLE leaves them to the operator.

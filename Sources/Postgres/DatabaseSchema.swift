@@ -30,8 +30,13 @@ public struct DatabaseSchema: Hashable, Sendable, CustomStringConvertible {
     private init(checked name: String) { self.name = name }
 
     /// The schema named by `CONVEYOR_SCHEMA`, or `standard` when it is unset or empty.
+    /// `public` is refused: every role may create objects there on PostgreSQL 14 and before, and
+    /// one that shadows an operator our SECURITY DEFINER functions use would run as their owner.
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> DatabaseSchema {
         guard let name = environment["CONVEYOR_SCHEMA"], !name.isEmpty else { return .standard }
+        guard name != legacy.name else {
+            throw PostgresError(.configuration, message: "CONVEYOR_SCHEMA must not be public: give Conveyor a schema of its own (the default is conveyor)")
+        }
         return try DatabaseSchema(name)
     }
 

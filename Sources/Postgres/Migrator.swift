@@ -85,7 +85,8 @@ public enum Migrator {
     /// create (found by name in their scripts) and `conveyor_migrations`, in one transaction.
     /// `ALTER … SET SCHEMA` changes only the catalog: rows, indexes, sequences and ids stay as
     /// they were, so no job is lost or renumbered. Runs only when the schema has no
-    /// installation yet and `public` has one, and never when the schema is `public` itself.
+    /// installation yet and `public` has one, only into the standard schema, and never when the
+    /// schema is `public` itself.
     static func adoptLegacy(_ migrations: [Migration], on connection: Connection) throws {
         let target = connection.schema
         guard target != .legacy else { return }
@@ -94,6 +95,12 @@ public enum Migrator {
                AND to_regclass('public.conveyor_migrations') IS NOT NULL AS adopt
             """)
         guard try found.first?.decode("adopt", as: Bool.self) == true else { return }
+        // Only into the standard schema: an installation that predates schemas is the one a
+        // deployment upgrades, never a second installation set up beside it.
+        guard target == .standard else {
+            throw PostgresError(.configuration, message:
+                "an installation that predates schemas is in public: migrate it first with CONVEYOR_SCHEMA unset (it moves into conveyor), then set up \(target.name)")
+        }
         // Only what the installation in public made: a name a later migration creates may be
         // one of the application's own tables there.
         let made = Set(try connection.query("SELECT version FROM public.conveyor_migrations").map { try $0.decode("version", as: Int.self) })

@@ -90,7 +90,9 @@ struct Session {
     /// path: `pg_catalog` is searched first anyway, and leaving `public` out means a table the
     /// application keeps there under one of our names can never be mistaken for ours.
     mutating func setUpSession() throws {
-        var script = "SET TimeZone='UTC'; SET DateStyle='ISO'; SET search_path = \(schema.name);"
+        // Behind a transaction pooler the SET would stay on one server connection (another client
+        // of the pool gets it next) and hide a role without the right default: the role's applies.
+        var script = "SET TimeZone='UTC'; SET DateStyle='ISO';" + (pooled ? "" : " SET search_path = \(schema.name);")
         for channel in listening {
             script += " LISTEN \(try quoteIdentifier(channel));"
         }

@@ -36,8 +36,9 @@ public struct ScheduleClock: Sendable {
     /// Nil when the schedule never fires again. (Names compare as times: they are ISO 8601.)
     public func next(after date: Date, previous: String? = nil) -> Slot? {
         var t = date
-        // A repeated hour holds at most 60 second-pass minutes.
-        for _ in 0..<61 {
+        // A fold is an hour almost everywhere (two in a few zones): a day of every-minute slots
+        // bounds any of them.
+        for _ in 0..<1441 {
             guard let at = cron.next(after: t, timeZone: timeZone) else { return nil }
             let slot = Slot(at: at, name: name(of: at))
             if previous.map({ slot.name > $0 }) ?? true { return slot }

@@ -23,9 +23,15 @@ extension ScheduleStore {
     /// A slot more than `lateness` seconds past (no driver ran: a host was down) fires once now,
     /// keyed by the latest slot that passed; the others are counted in `missed` and reported in
     /// the summary, not fired one after another.
-    public func fireDue(kinds: JobKinds, now: Date = Date(), horizon: Double = 120, lateness: Double = 60, limit: Int = 100) throws -> FiringSummary {
+    ///
+    /// `now` defaults to the database's clock, which every host shares (a host whose own clock
+    /// runs fast must not call on-time slots late); `bind` finishes a job as the enqueue function
+    /// would (a tenant target's own limit and flow key), and may refuse it.
+    public func fireDue(kinds: JobKinds, now given: Date? = nil, horizon: Double = 120, lateness: Double = 60, limit: Int = 100,
+                        bind: ((inout NewJob, Int64) throws -> Void)? = nil) throws -> FiringSummary {
         var summary = FiringSummary()
         try connection.transaction { connection in
+            let now = try given ?? connection.query("SELECT now() AS now")[0].decode("now", as: Date.self)
             let due = try connection.query("""
                 SELECT \(Self.columns), next_name FROM conveyor_schedules
                 WHERE NOT paused AND next_at IS NOT NULL AND next_at <= \(now.addingTimeInterval(horizon))::timestamptz
@@ -35,7 +41,14 @@ extension ScheduleStore {
             let jobs = PostgresJobStore(connection: connection)
             for row in due {
                 let schedule = try Self.schedule(row)
-                guard let slotAt = schedule.nextAt, let clock = try? Self.clock(cron: schedule.cron, timeZone: schedule.timeZone) else { continue }
+                guard let slotAt = schedule.nextAt else { continue }
+                guard let clock = try? Self.clock(cron: schedule.cron, timeZone: schedule.timeZone) else {
+                    // Stored by a build that read it differently: stop it rather than let it hold
+                    // a place at the front of every pass.
+                    try connection.execute("UPDATE conveyor_schedules SET next_at = NULL WHERE org_id = \(schedule.orgId) AND name = \(schedule.name)")
+                    summary.skipped.append("schedule \(schedule.name) of org \(schedule.orgId): '\(schedule.cron)' in \(schedule.timeZone) no longer reads; stopped")
+                    continue
+                }
                 var slotName = try row.decodeIfPresent("next_name", as: String.self) ?? clock.name(of: slotAt)
                 var runAt = slotAt
                 var missed = 0
@@ -60,11 +73,16 @@ extension ScheduleStore {
                     job.runAt = runAt
                     job.delaySeconds = nil
                     job.idempotencyKey = "schedule:\(schedule.name):\(slotName)"
+                    try bind?(&job, schedule.orgId)
                     let enqueued = try jobs.enqueue([job], orgId: schedule.orgId)[0]
                     jobId = enqueued.id
                     summary.fired += 1
                 } catch let error as JobQueueError {
                     summary.skipped.append("schedule \(schedule.name) of org \(schedule.orgId): slot \(slotName) skipped: \(error.message)")
+                } catch let error as PostgresError {
+                    throw error
+                } catch {
+                    summary.skipped.append("schedule \(schedule.name) of org \(schedule.orgId): slot \(slotName) skipped: \(error)")
                 }
                 try connection.execute("""
                     UPDATE conveyor_schedules

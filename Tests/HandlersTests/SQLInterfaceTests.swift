@@ -2,6 +2,7 @@ import Foundation
 import Handlers
 import JobQueue
 import Postgres
+import TestSupport
 import Testing
 
 /// `enqueue` and `enqueue_many` in SQL against the `enqueue` function over HTTP: the same body
@@ -208,5 +209,38 @@ import Testing
             #expect(stored.count == shown.count)
         }
         #expect(try h.db.query("SELECT state FROM job_results WHERE id = \(failing)")[0].decode("state", as: String.self) == "dead")
+    }
+
+    /// A key another transaction holds uncommitted: the call waits for it and then answers the
+    /// job that transaction stored, never a NULL id (batch and single alike).
+    @Test(arguments: [true, false])
+    func aKeyHeldByARacingTransactionAnswersItsJob(batch: Bool) throws {
+        let h = try Harness()
+        try SQLInterface.publishKinds(Harness.manifest().jobKinds, on: h.db)
+        let url = try #require(ProcessInfo.processInfo.environment["DATABASE_URL"])
+        let key = "race-\(UUID().uuidString)"
+        let org = h.orgId
+        let holder = try Connection(url: url)
+        let racer = try Connection(url: url)
+        let first = Box<Int64>()
+        let raced = Box<Result<Int64?, any Error>>()
+        let done = DispatchSemaphore(value: 0)
+        try holder.transaction { holder in
+            first.value = try holder.query("SELECT enqueue(\(h.orgId), 'noop', idempotency_key => \(key)) AS id")[0].decode("id")
+            Thread.detachNewThread {
+                raced.value = Result {
+                    batch
+                        ? try racer.query("SELECT id FROM enqueue_many(\(org), \(PostgresJSON(text: #"[{"kind":"noop"},{"kind":"noop","idempotencyKey":"\#(key)"}]"#))::jsonb) AS id")[1]
+                            .decodeIfPresent("id", as: Int64.self)
+                        : try racer.query("SELECT enqueue(\(org), 'noop', idempotency_key => \(key)) AS id")[0].decodeIfPresent("id", as: Int64.self)
+                }
+                done.signal()
+            }
+            // The racer waits on the key until this commits.
+            usleep(300_000)
+        }
+        #expect(done.wait(timeout: .now() + 20) == .success)
+        let answered = try #require(raced.value).get()
+        #expect(answered != nil && answered == first.value, "\(String(describing: answered)) vs \(String(describing: first.value))")
     }
 }

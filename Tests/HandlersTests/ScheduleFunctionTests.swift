@@ -56,6 +56,7 @@ import Testing
         (#"{"cron":"0 9 * * *","job":{"kind":"send-email","queue":"default"}}"#, "job.queue"),
         (#"{"cron":"0 9 * * *","job":{"kind":"noop","idempotencyKey":"x"}}"#, "job.idempotencyKey"),
         (#"{"cron":"0 9 * * *","job":{"kind":"noop"},"jitterSeconds":-1}"#, "jitterSeconds"),
+        (#"{"cron":"0 9 * * *","job":{"kind":"target:no-such-target"}}"#, "job.kind"),
     ] as [(String, String)])
     func aBadScheduleIs422NamingTheField(body: String, field: String) throws {
         let h = try Harness()

@@ -106,7 +106,11 @@ import Testing
             #expect(try Migrator.migrate(installation(table), on: old) == [1, 2])
             try old.execute("INSERT INTO \(unsafe: table) (state) SELECT 'new' FROM generate_series(1, 3)")
 
-            let schema = try DatabaseSchema(TestDatabase.uniqueName("moved"))
+            // A second installation beside it may not take it.
+            let other = try Connection(url: url, schema: DatabaseSchema("staging"))
+            let refused = #expect(throws: PostgresError.self) { try Migrator.migrate(installation(table), on: other) }
+            #expect(refused?.code == .configuration)
+            let schema = DatabaseSchema.standard
             let db = try Connection(url: url, schema: schema)
             let more = installation(table) + [Migration(version: 3, name: "more", sql: "INSERT INTO \(table) (state) VALUES ('done');")]
             #expect(try Migrator.migrate(more, on: db) == [3])
@@ -164,5 +168,7 @@ import Testing
         let error = #expect(throws: PostgresError.self) { try DatabaseSchema.fromEnvironment(["CONVEYOR_SCHEMA": "Robert'); DROP"]) }
         #expect(error?.code == .configuration)
         #expect(error?.message.contains("schema name") == true)
+        let publicSchema = #expect(throws: PostgresError.self) { try DatabaseSchema.fromEnvironment(["CONVEYOR_SCHEMA": "public"]) }
+        #expect(publicSchema?.message.contains("must not be public") == true)
     }
 }

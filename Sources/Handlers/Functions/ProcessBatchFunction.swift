@@ -73,7 +73,12 @@ struct ProcessBatchFunction: ConveyorFunction {
         guard context.schedulesFiredNs == 0 || now &- context.schedulesFiredNs >= 1_000_000_000 else { return }
         context.schedulesFiredNs = now
         do {
-            let summary = try ScheduleStore(connection: try context.database()).fireDue(kinds: context.jobKinds)
+            let summary = try ScheduleStore(connection: try context.database()).fireDue(kinds: context.jobKinds) { job, org in
+                // As an enqueue of the org's: a tenant target's own limit and flow key, and it must exist.
+                var jobs = [job]
+                try TargetFunctions.bind(&jobs, org: org, context: context, field: { _ in "job.kind" })
+                job = jobs[0]
+            }
             for line in summary.late { context.logger.warning("\(line)") }
             for line in summary.skipped { context.logger.warning("\(line)") }
             if summary.fired > 0 { context.logger.info("schedules fired", metadata: ["jobs": "\(summary.fired)"]) }

@@ -53,6 +53,9 @@ struct PutScheduleFunction: ConveyorFunction {
         let org = try invocation.caller.requireOrg()
         let name = try ScheduleFunctions.name(invocation)
         let spec = try ScheduleSpec(json: try BodyDecoder.parse(invocation.request), kinds: context.jobKinds)
+        // A tenant target's job needs the target now, as an enqueue would.
+        var template = [try JobRequest(json: spec.job, field: "job").validated(kinds: context.jobKinds, field: "job")]
+        try TargetFunctions.bind(&template, org: org, context: context, field: { _ in "job.kind" })
         do {
             let (schedule, created) = try ScheduleFunctions.store(context).put(orgId: org, name: name, spec: spec, maxPerOrg: context.maxSchedulesPerOrg)
             let r = HTTPResponse.json(created ? 201 : 200, raw: ScheduleFunctions.write(schedule))
