@@ -95,6 +95,9 @@ public enum Migrator {
                AND to_regclass('public.conveyor_migrations') IS NOT NULL AS adopt
             """)
         guard try found.first?.decode("adopt", as: Bool.self) == true else { return }
+        // The marker a move leaves (below): public holds no installation any more.
+        let moved = try connection.query("SELECT EXISTS (SELECT FROM public.conveyor_migrations WHERE version = \(Self.movedMarker)) AS moved")
+        guard try moved.first?.decode("moved", as: Bool.self) == false else { return }
         // Only into the standard schema: an installation that predates schemas is the one a
         // deployment upgrades, never a second installation set up beside it.
         guard target == .standard else {
@@ -125,9 +128,21 @@ public enum Migrator {
                 // Names come from the catalog, quoted by format() and regprocedure's output.
                 script += "ALTER \(try row.decode("what", as: String.self)) \(try row.decode("name", as: String.self)) SET SCHEMA \(target.name);\n"
             }
+            // A record left in public, so a 0.9 process that migrates finds every version applied
+            // and recreates nothing there: its statements then fail loudly instead of storing jobs
+            // that no worker of this installation would ever run.
+            script += """
+                CREATE TABLE public.conveyor_migrations (version int PRIMARY KEY, name text NOT NULL,
+                                                         applied_at timestamptz NOT NULL DEFAULT now());
+                INSERT INTO public.conveyor_migrations (version, name) SELECT version, name FROM \(target.name).conveyor_migrations;
+                INSERT INTO public.conveyor_migrations (version, name) VALUES (\(Self.movedMarker), 'moved to schema \(target.name)');
+                """
             try connection.unsafeExecuteScript(script)
         }
     }
+
+    /// The version of the row that marks `public.conveyor_migrations` as a record of a move.
+    static let movedMarker = -1
 
     /// The tables, types and functions the scripts create, by name.
     static func createdNames(_ migrations: [Migration]) -> (tables: [String], types: [String], functions: [String]) {
