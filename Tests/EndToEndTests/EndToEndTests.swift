@@ -1,5 +1,6 @@
 import Foundation
 import Handlers
+import Postgres
 import JobQueue
 import TestSupport
 import Testing
@@ -164,7 +165,10 @@ struct EndToEndTests {
     /// `cron-driver watch` runs a new job without anyone calling process-batch. How fast is a
     /// number for bench/http (pickup latency), not a threshold here.
     @Test func watchPicksUpANewJob() throws {
-        let tenant = try Tenant(databaseURL: try #require(ProcessInfo.processInfo.environment["DATABASE_URL"]))
+        let url = try #require(ProcessInfo.processInfo.environment["DATABASE_URL"])
+        // The tenant (and the queue the watcher serves) before the stack: migrate first.
+        try ConveyorSchema.migrate(Connection(url: url))
+        let tenant = try Tenant(databaseURL: url)
         let stack = try Stack(Stack.Options(workers: 2, watch: true, watchQueues: [tenant.queue]))
         let web = try Web(stack.baseURL)
         usleep(500_000)  // let the watcher connect and LISTEN

@@ -8,7 +8,10 @@ import Testing
 /// process-batch: no crontab line, no client. It waits for the next whole minute.
 struct ScheduleEndToEndTests {
     @Test func cronDriverWatchAloneRunsAStoredScheduleOnItsSlot() throws {
-        let tenant = try Tenant(databaseURL: try #require(ProcessInfo.processInfo.environment["DATABASE_URL"]))
+        let url = try #require(ProcessInfo.processInfo.environment["DATABASE_URL"])
+        // The tenant (and the queue the watcher serves) before the stack: migrate first.
+        try ConveyorSchema.migrate(Connection(url: url))
+        let tenant = try Tenant(databaseURL: url)
         let stack = try Stack(Stack.Options(workers: 2, watch: true, watchQueues: [tenant.queue]))
         let web = try Web(stack.baseURL)
         let put = try web.call("PUT", "/v1/schedules/every-minute",
