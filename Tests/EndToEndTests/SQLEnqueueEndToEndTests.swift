@@ -18,7 +18,7 @@ struct SQLEnqueueEndToEndTests {
         let suffix = UUID().uuidString.prefix(8).lowercased()
         let app = "app_\(suffix)", stranger = "stranger_\(suffix)", orders = "orders_\(suffix)"
         try admin.unsafeExecuteScript("""
-            CREATE ROLE \(app) LOGIN IN ROLE conveyor_enqueuer;
+            CREATE ROLE \(app) LOGIN IN ROLE conveyor_enqueuer, conveyor_reader;
             CREATE ROLE \(stranger) LOGIN;
             CREATE TABLE public.\(orders) (id serial PRIMARY KEY, note text);
             GRANT USAGE ON SCHEMA public TO \(app);
@@ -78,6 +78,12 @@ struct SQLEnqueueEndToEndTests {
         #expect(answer["unknownKind"]?["column"] == .string("kind"))
         #expect(answer["appReadsJobs"] == .string("42501"))
         #expect(answer["stranger"] == .string("42501"))
-        #expect(try admin.query("SELECT count(*)::int AS n FROM conveyor_jobs WHERE org_id = \(org.id)")[0].decode("n", as: Int.self) == 1)
+        #expect(answer["strangerBatch"] == .string("42501"))
+        #expect(answer["strangerView"] == .string("42501"))
+        // The batch variant stored both jobs, and the reader role sees them in the view.
+        guard case .array(let batch)? = answer["batch"] else { Issue.record("no batch ids: \(answer)"); return }
+        #expect(batch.count == 2)
+        #expect(answer["viewState"] == .string("available"))
+        #expect(try admin.query("SELECT count(*)::int AS n FROM conveyor_jobs WHERE org_id = \(org.id)")[0].decode("n", as: Int.self) == 3)
     }
 }

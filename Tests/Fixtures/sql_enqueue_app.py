@@ -48,12 +48,22 @@ with psycopg.connect(app_dsn) as conn:
     except errors.InsufficientPrivilege as e:
         out["appReadsJobs"] = e.sqlstate
     conn.rollback()
+    # The batch variant, and the view a member of conveyor_reader may read.
+    out["batch"] = [r[0] for r in conn.execute(
+        "SELECT * FROM conveyor.enqueue_many(%s, %s::jsonb)", (org, json.dumps([{"kind": "noop", "queue": queue + "-batch"}] * 2))).fetchall()]
+    conn.commit()
+    out["viewState"] = conn.execute("SELECT state FROM conveyor.job_results WHERE id = %s", (out["batch"][0],)).fetchone()[0]
+    conn.rollback()
 
 with psycopg.connect(stranger_dsn) as conn:
-    try:
-        conn.execute("SELECT conveyor.enqueue(%s, 'noop', '{}'::jsonb, queue => %s)", (org, queue))
-        out["stranger"] = "allowed"
-    except errors.InsufficientPrivilege as e:
-        out["stranger"] = e.sqlstate
+    for name, statement in [("stranger", "SELECT conveyor.enqueue(%s, 'noop', '{}'::jsonb, queue => %s)"),
+                            ("strangerBatch", "SELECT * FROM conveyor.enqueue_many(%s, '[{\"kind\": \"noop\"}]'::jsonb) WHERE %s IS NOT NULL"),
+                            ("strangerView", "SELECT count(*) FROM conveyor.job_results WHERE org_id = %s AND %s IS NOT NULL")]:
+        try:
+            conn.execute(statement, (org, queue))
+            out[name] = "allowed"
+        except errors.InsufficientPrivilege as e:
+            out[name] = e.sqlstate
+        conn.rollback()
 
 print(json.dumps(out))
