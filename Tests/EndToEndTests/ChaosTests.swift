@@ -94,22 +94,8 @@ struct ChaosTests {
         watcher.value = try stack.launch(driverPath, watchArgs, log: "cron-driver.log")
         defer { if let p = watcher.value, p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() } }
         let stop = Flag()
-        let loops = DispatchGroup()
-        let loopCalls = Tally()
-        for _ in 0..<2 {
-            loops.enter()
-            Thread.detachNewThread {
-                defer { loops.leave() }
-                guard let web = try? Web(stack.baseURL) else { return }
-                while !stop.isSet {
-                    let r = try? web.call("POST", "/v1/process-batch", body: #"{"queues":["email"],"maxJobs":200,"maxSeconds":7,"leaseSeconds":4}"#,
-                                          key: Stack.processorKey, timeout: 30)
-                    loopCalls.add(r?.status ?? -1)
-                    if (r?.json["claimed"]?.intValue ?? 0) == 0 { usleep(50_000) }
-                }
-            }
-        }
-        defer { stop.set(); loops.wait() }
+        let loops = ProcessBatchLoops(stack, queue: "email")
+        defer { stop.set(); loops.finish() }
 
         // Enqueues during the faults: one at a time, each retried with its key until acknowledged.
         let enqueuing = Flag()
@@ -138,21 +124,8 @@ struct ChaosTests {
         }
 
         // Progress, sampled from the database on a connection of its own.
-        let samples = Samples()
-        let sampler = Thread {
-            var conn: Connection?
-            while !stop.isSet {
-                do {
-                    if conn == nil { conn = try Connection(url: stack.databaseURL, applicationName: "chaos-sampler") }
-                    let n: Int = try conn!.query("SELECT count(*)::int AS n FROM conveyor_jobs WHERE queue = 'email' AND state IN ('completed', 'dead')")[0].decode("n")
-                    samples.add(Date(), n)
-                } catch {
-                    conn = nil
-                }
-                usleep(200_000)
-            }
-        }
-        sampler.start()
+        let sampler = CompletionSampler(databaseURL: stack.databaseURL, queue: "email", applicationName: "chaos-sampler")
+        defer { sampler.finish() }
 
         // The faults, on a fixed timeline from the first due job. Around each, the jobs running:
         // an attempt a fault cuts was running just before it, or (its process gone) still is after.
@@ -242,18 +215,15 @@ struct ChaosTests {
             usleep(500_000)
         }
         stop.set()
-        loops.wait()
-        while sampler.isExecuting { usleep(50_000) }
+        loops.finish()
+        sampler.finish()
         Thread.sleep(forTimeInterval: 0.5)
 
         // What the sink received, by subject, and what the endpoint received, by idempotency key;
         // and when.
         var deliveries = try Self.deliveries(in: smtp.maildir)
-        let hookDeliveries = try endpoint.deliveries()
-        for delivery in hookDeliveries {
-            guard let key = delivery.headers["conveyor-idempotency-key"] else { continue }
-            deliveries[key, default: []].append(Date(timeIntervalSince1970: delivery.at))
-        }
+        let (hooked, hookDeliveries) = try endpoint.deliveriesByKey()
+        deliveries.merge(hooked) { $0 + $1 }
         let unverified = hookDeliveries.filter { $0.verified != [true] }.count
         let rows = try check.query("""
             SELECT id, idempotency_key AS key, state::text AS state, attempt::int AS attempt FROM conveyor_jobs WHERE queue = 'email'
@@ -280,12 +250,12 @@ struct ChaosTests {
             if beyond > explained { unexplained.append("\(key): \(times.count) deliveries, \(explained) cut attempts") }
         }
         let cut = exposed.values.reduce(0, +)
-        let rates = Self.rates(samples.values, restartedAt: pgRestartedAt, backAt: pgBack)
+        let rates = Self.rates(sampler.samples.values, restartedAt: pgRestartedAt, backAt: pgBack)
         let delivered = deliveries.values.reduce(0) { $0 + $1.count }
         print("chaos: " + events.joined(separator: "; "))
         print("chaos: \(acked.count) enqueues acknowledged (\(acked.count - Self.preloaded) during the faults, live attempts \(liveAttempts.histogram)), "
               + "\(jobs.count) jobs stored, \(unfinished) unfinished, \(delivered) deliveries, \(extra) beyond one per job, "
-              + "\(cut) attempts running at a fault (\(hookDeliveries.count) of the deliveries to the HTTP target); process-batch loop calls \(loopCalls.histogram)")
+              + "\(cut) attempts running at a fault (\(hookDeliveries.count) of the deliveries to the HTTP target); process-batch loop calls \(loops.calls.histogram)")
         print("chaos: " + rates.report)
         #expect(faults.workers >= 10 && faults.masters == 1 && faults.drivers == 1 && faults.postgres == 1, "faults: \(faults)")
         #expect(acked.count > Self.preloaded + 500, "only \(acked.count - Self.preloaded) enqueues acknowledged during the faults")

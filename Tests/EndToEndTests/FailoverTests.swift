@@ -79,22 +79,8 @@ struct FailoverTests {
                                        log: "cron-driver.log")
         defer { if watcher.isRunning { kill(watcher.processIdentifier, SIGKILL); watcher.waitUntilExit() } }
         let stop = Flag()
-        let loops = DispatchGroup()
-        let loopCalls = Tally()
-        for _ in 0..<2 {
-            loops.enter()
-            Thread.detachNewThread {
-                defer { loops.leave() }
-                guard let web = try? Web(stack.baseURL) else { return }
-                while !stop.isSet {
-                    let r = try? web.call("POST", "/v1/process-batch", body: #"{"queues":["failover"],"maxJobs":200,"maxSeconds":7,"leaseSeconds":4}"#,
-                                          key: Stack.processorKey, timeout: 30)
-                    loopCalls.add(r?.status ?? -1)
-                    if (r?.json["claimed"]?.intValue ?? 0) == 0 { usleep(50_000) }
-                }
-            }
-        }
-        defer { stop.set(); loops.wait() }
+        let loops = ProcessBatchLoops(stack, queue: "failover")
+        defer { stop.set(); loops.finish() }
 
         // Enqueues during the switch, one at a time, each retried with its key until acknowledged.
         let live = DispatchGroup()
@@ -118,21 +104,8 @@ struct FailoverTests {
             }
         }
 
-        let samples = Samples()
-        let sampler = Thread {
-            var conn: Connection?
-            while !stop.isSet {
-                do {
-                    if conn == nil { conn = try Connection(url: stack.databaseURL, applicationName: "failover-sampler") }
-                    let n: Int = try conn!.query("SELECT count(*)::int AS n FROM conveyor_jobs WHERE queue = 'failover' AND state IN ('completed', 'dead')")[0].decode("n")
-                    samples.add(Date(), n)
-                } catch {
-                    conn = nil
-                }
-                usleep(200_000)
-            }
-        }
-        sampler.start()
+        let sampler = CompletionSampler(databaseURL: stack.databaseURL, queue: "failover", applicationName: "failover-sampler")
+        defer { sampler.finish() }
 
         // The switch, 8 s after the first job is due: what runs just before it may be cut.
         while Date() < firstDue.addingTimeInterval(8) { usleep(50_000) }
@@ -163,15 +136,10 @@ struct FailoverTests {
             usleep(500_000)
         }
         stop.set()
-        loops.wait()
-        while sampler.isExecuting { usleep(50_000) }
+        loops.finish()
+        sampler.finish()
 
-        var deliveries: [String: [Date]] = [:]
-        let received = try endpoint.deliveries()
-        for delivery in received {
-            guard let key = delivery.headers["conveyor-idempotency-key"] else { continue }
-            deliveries[key, default: []].append(Date(timeIntervalSince1970: delivery.at))
-        }
+        let (deliveries, received) = try endpoint.deliveriesByKey()
         let unverified = received.filter { $0.verified != [true] }.count
         var jobs: [String: (id: Int64, state: String)] = [:]
         for row in try check.query("SELECT id, idempotency_key AS key, state::text AS state FROM conveyor_jobs WHERE queue = 'failover'") {
@@ -193,11 +161,11 @@ struct FailoverTests {
                 || times.contains { $0 >= stoppedAt.addingTimeInterval(-1) && $0 <= promotedAt }
             if times.count - 1 > (cut ? 1 : 0) { unexplained.append("\(key): \(times.count) deliveries") }
         }
-        let rates = ChaosTests.rates(samples.values, restartedAt: stoppedAt, backAt: promotedAt)
+        let rates = ChaosTests.rates(sampler.samples.values, restartedAt: stoppedAt, backAt: promotedAt)
         print(String(format: "failover: primary stopped, standby promoted in %.2f s; ", promotedAt.timeIntervalSince(stoppedAt))
               + "\(acked.count) enqueues acknowledged (live attempts \(liveAttempts.histogram)), \(jobs.count) jobs stored, \(unfinished) unfinished, "
               + "\(received.count) deliveries, \(extra) beyond one per job, \(exposed.count) attempts running across the switch; "
-              + "process-batch loop calls \(loopCalls.histogram)")
+              + "process-batch loop calls \(loops.calls.histogram)")
         print("failover: " + rates.report)
         #expect(acked.count == Self.total, "only \(acked.count) of \(Self.total) enqueues acknowledged")
         #expect(unfinished == 0, "\(unfinished) jobs neither completed nor dead\n\(stack.log("fcgi-host.log").suffix(3000))")

@@ -6,14 +6,8 @@ import Schedules
 /// and the job each slot enqueues; process-batch (called by `cron-driver watch` and `run`)
 /// turns each slot into one job ahead of its time.
 enum ScheduleFunctions {
-    static func name(_ invocation: Invocation) throws -> String {
-        let name = invocation.pathParams["name"] ?? ""
-        guard JobRequest.isValidQueueName(name) else {
-            throw APIError(.invalidInput, "name: must be 1 to 64 characters of a-z, 0-9, '_', '-' or '.', starting with a letter or digit",
-                           details: ["field": "name"])
-        }
-        return name
-    }
+    /// A schedule's name follows the rule of a target's (and a queue's).
+    static func name(_ invocation: Invocation) throws -> String { try TargetFunctions.name(invocation) }
 
     static func store(_ context: FunctionContext) throws -> ScheduleStore {
         ScheduleStore(connection: try context.database())
