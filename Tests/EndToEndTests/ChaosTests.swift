@@ -74,17 +74,8 @@ struct ChaosTests {
         // Before the faults: batches of 1,000, due evenly over the spread.
         let web = try Web(stack.baseURL)
         let firstDue = Date().addingTimeInterval(6)
-        let format = ISO8601DateFormatter()
-        format.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        for batch in 0..<(Self.preloaded / 1000) {
-            let jobs = (0..<1000).map { k -> String in
-                let n = batch * 1000 + k
-                return Self.job(n, runAt: format.string(from: firstDue.addingTimeInterval(Self.spreadSeconds * Double(n) / Double(Self.preloaded))))
-            }
-            let r = try web.call("POST", "/v1/jobs", body: #"{"jobs":[\#(jobs.joined(separator: ","))]}"#, key: tenant.key, timeout: 60)
-            try #require(r.status == 201, "enqueue batch \(batch): \(r.status) \(r.text.prefix(300))")
-            acknowledged.add((0..<1000).map { "chaos-\(batch * 1000 + $0)" })
-        }
+        try preloadJobs(web, tenantKey: tenant.key, count: Self.preloaded, firstDue: firstDue, spreadSeconds: Self.spreadSeconds,
+                        into: acknowledged, key: { "chaos-\($0)" }, job: { Self.job($0, runAt: $1) })
 
         // The drivers: cron-driver watch (short calls, so a killed call's lease ends soon) and two
         // threads looping process-batch with a 4 s lease (a job's lease is at least its limit + 10 s).

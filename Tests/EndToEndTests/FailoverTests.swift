@@ -62,17 +62,8 @@ struct FailoverTests {
 
         let web = try Web(stack.baseURL)
         let firstDue = Date().addingTimeInterval(5)
-        let format = ISO8601DateFormatter()
-        format.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        for batch in 0..<(Self.preloaded / 1000) {
-            let jobs = (0..<1000).map { k -> String in
-                let n = batch * 1000 + k
-                return Self.job(n, runAt: format.string(from: firstDue.addingTimeInterval(Self.spreadSeconds * Double(n) / Double(Self.preloaded))))
-            }
-            let r = try web.call("POST", "/v1/jobs", body: #"{"jobs":[\#(jobs.joined(separator: ","))]}"#, key: tenant.key, timeout: 60)
-            try #require(r.status == 201, "enqueue batch \(batch): \(r.status) \(r.text.prefix(300))")
-            acknowledged.add((0..<1000).map { "failover-\(batch * 1000 + $0)" })
-        }
+        try preloadJobs(web, tenantKey: tenant.key, count: Self.preloaded, firstDue: firstDue, spreadSeconds: Self.spreadSeconds,
+                        into: acknowledged, key: { "failover-\($0)" }, job: { Self.job($0, runAt: $1) })
 
         let watcher = try stack.launch(Stack.binDir.appendingPathComponent("cron-driver").path,
                                        ["watch", "--queues", "failover", "--max-seconds", "8", "--wait-seconds", "2", "--max-wait-seconds", "0.5"],

@@ -1,6 +1,7 @@
 import Foundation
 import Postgres
 import TestSupport
+import Testing
 
 /// Threads looping process-batch on one queue through nginx, with a short lease (a job's lease
 /// is at least its limit + 10 s), as the suites that break things under load drive their jobs.
@@ -76,5 +77,23 @@ extension WebhookReceiver {
             byKey[key, default: []].append(Date(timeIntervalSince1970: delivery.at))
         }
         return (byKey, all)
+    }
+}
+
+/// Enqueues jobs 0..<count through nginx in batches of 1,000, job n due at
+/// firstDue + spread·n/count, and records the keys the client saw acknowledged. `job(n, runAt)`
+/// is job n's body; `key(n)` its idempotency key.
+func preloadJobs(_ web: Web, tenantKey: String, count: Int, firstDue: Date, spreadSeconds: Double, into acknowledged: Keys,
+                 key: (Int) -> String, job: (Int, String) -> String) throws {
+    let format = ISO8601DateFormatter()
+    format.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    for batch in 0..<(count / 1000) {
+        let jobs = (0..<1000).map { k -> String in
+            let n = batch * 1000 + k
+            return job(n, format.string(from: firstDue.addingTimeInterval(spreadSeconds * Double(n) / Double(count))))
+        }
+        let r = try web.call("POST", "/v1/jobs", body: #"{"jobs":[\#(jobs.joined(separator: ","))]}"#, key: tenantKey, timeout: 60)
+        try #require(r.status == 201, "enqueue batch \(batch): \(r.status) \(r.text.prefix(300))")
+        acknowledged.add((0..<1000).map { key(batch * 1000 + $0) })
     }
 }
