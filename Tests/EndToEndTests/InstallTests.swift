@@ -1,4 +1,5 @@
 import Foundation
+import Postgres
 import Handlers
 import Testing
 
@@ -80,6 +81,9 @@ struct InstallTests {
         #expect { try SecretFiles.resolved(["CONVEYOR_ADMIN_KEY_FILE": file, "CONVEYOR_ADMIN_KEY": "also"]) } throws: { "\($0)".contains("both set") }
         #expect { try SecretFiles.resolved(["DATABASE_URL_FILE": "/nonexistent/x"]) } throws: { "\($0)".contains("DATABASE_URL_FILE") }
         // The programs read them first thing: a host started with the admin key in a file serves it.
+        // (No stack here migrates the cluster, and on a fresh one, as the PgBouncer pass starts,
+        // this may be the first test to reach it.)
+        try ConveyorSchema.migrate(Connection(url: try #require(ProcessInfo.processInfo.environment["DATABASE_URL"])))
         var env = ProcessInfo.processInfo.environment
         env["CONVEYOR_ADMIN_KEY"] = nil
         env["CONVEYOR_ADMIN_KEY_FILE"] = file
